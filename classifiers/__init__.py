@@ -1,0 +1,1 @@
+"""Prompt and output classifiers, and the policy that turns their scores into a decision."""

@@ -1,0 +1,93 @@
+"""Classifier interfaces.
+
+A classifier only scores; the :class:`~classifiers.policy.Policy` decides. Scores are per
+category in [0, 1] using the taxonomy in :data:`CATEGORIES`. Classifiers are loaded once
+and called from worker threads; they must be thread-safe for concurrent ``score`` calls or
+guard themselves.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import final
+
+import numpy as np
+
+CATEGORIES: tuple[str, ...] = (
+    "sexual",
+    "sexual/minors",
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "violence",
+    "violence/graphic",
+    "likeness/public-figure",
+    "deception/impersonation",
+    "extremism",
+)
+
+
+class ClassifierError(RuntimeError):
+    """A classifier could not produce a score. Callers fail closed on it."""
+
+
+@dataclass
+class Scores:
+    """Per-category scores plus the human-readable evidence behind them."""
+
+    categories: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    def merge(self, other: Scores) -> Scores:
+        cats = dict(self.categories)
+        for k, v in other.categories.items():
+            cats[k] = max(cats.get(k, 0.0), v)
+        return Scores(cats, [*self.reasons, *other.reasons])
+
+
+class PromptClassifier(ABC):
+    """Scores a text (prompt, scene text, transcript)."""
+
+    name: str = "prompt"
+
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Load models. Called once before the first ``score``; safe to call twice."""
+
+    @final
+    def score(self, text: str) -> Scores:
+        if not isinstance(text, str):
+            raise TypeError(f"{self.name}: expected str, got {type(text).__name__}")
+        return self._score(text)
+
+    @abstractmethod
+    def _score(self, text: str) -> Scores: ...
+
+
+class FrameClassifier(ABC):
+    """Scores a batch of RGB frames (N x H x W x 3, uint8); one score dict per frame."""
+
+    name: str = "frames"
+
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Load models once; safe to call twice."""
+
+    @final
+    def score_frames(self, frames: np.ndarray) -> list[dict[str, float]]:
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"{self.name}: frames must be N x H x W x 3 uint8, got {frames.shape} {frames.dtype}")
+        if len(frames) == 0:
+            return []
+        out = self._score_frames(frames)
+        if len(out) != len(frames):
+            raise ClassifierError(f"{self.name}: returned {len(out)} scores for {len(frames)} frames")
+        return out
+
+    @abstractmethod
+    def _score_frames(self, frames: np.ndarray) -> list[dict[str, float]]: ...

@@ -1,0 +1,84 @@
+"""Text normalisation against evasion: NFKC, zero-width and control characters, diacritics,
+homoglyphs (Unicode confusables), leetspeak and spaced-out letters.
+
+The lexicon matches against every *view* this produces, so a term hidden by any one trick
+(or several together) is still found, while the plain view keeps ordinary words intact
+("3 cats" is not rewritten to "e cats" in the plain view).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
+)
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
+                       "9": "g", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
+# Runs of single characters separated by spaces/punctuation: "k i l l", "k.i.l.l", "k-i-l-l".
+_SPACED = re.compile(r"(?<![\w])(?:\w[\s.\-_*·•,]{1,3}){2,}\w(?![\w])")
+_SEPARATORS = re.compile(r"[\s.\-_*·•,]+")
+_NON_WORD = re.compile(r"[^\w\s']+")
+_WS = re.compile(r"\s+")
+_REPEATS = re.compile(r"(\w)\1{2,}")
+
+
+@functools.lru_cache(maxsize=1)
+def _confusables() -> dict[str, str]:
+    """Map each confusable character to its Latin look-alike (from confusable_homoglyphs' data)."""
+    from confusable_homoglyphs import confusables
+
+    table: dict[str, str] = {}
+    data = confusables.confusables_data  # {char: [{"c": homoglyph, "n": name}, ...]}
+    for char, glyphs in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for g in glyphs:
+            c = g.get("c", "")
+            if len(c) == 1 and c.isascii() and c.isalnum():
+                table[char] = c.lower()
+                break
+    return table
+
+
+def _fold_confusables(text: str) -> str:
+    table = _confusables()
+    return "".join(table.get(ch, ch) for ch in text)
+
+
+def _strip_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _collapse_spaced(text: str) -> str:
+    return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group(0)), text)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    original: str
+    plain: str  # NFKC, invisibles removed, casefolded, marks and homoglyphs folded
+    views: tuple[str, ...]  # every distinct view the lexicon should scan
+
+
+def normalize(text: str) -> Normalized:
+    t = unicodedata.normalize("NFKC", text)
+    t = _INVISIBLE.sub("", t)
+    t = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in t)
+    t = _strip_marks(t).casefold()
+    t = _fold_confusables(t)
+    plain = _WS.sub(" ", t).strip()
+    collapsed = _collapse_spaced(plain)
+    leet = collapsed.translate(_LEET)
+    dereped = _REPEATS.sub(r"\1", leet)
+    views: list[str] = []
+    for v in (plain, collapsed, leet, dereped):
+        v = _WS.sub(" ", _NON_WORD.sub(" ", v)).strip()
+        if v and v not in views:
+            views.append(v)
+    return Normalized(original=text, plain=plain, views=tuple(views))

@@ -1,0 +1,32 @@
+"""Backends by config name. A missing optional dependency fails at start-up naming it."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import FrameClassifier, PromptClassifier
+
+PROMPT_BACKENDS: dict[str, str] = {
+    "lexicon": "classifiers.lexicon:LexiconClassifier",
+}
+FRAME_BACKENDS: dict[str, str] = {
+    "nsfw": "classifiers.nsfw:OpenNSFWClassifier",
+}
+
+
+def _load(table: dict[str, str], name: str, kind: str) -> type:
+    if name not in table:
+        raise ValueError(f"unknown {kind} classifier {name!r}; choose from {sorted(table)}")
+    module, _, attr = table[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise RuntimeError(f"{kind} classifier {name!r} needs a missing package: {exc.name}") from exc
+
+
+def prompt_classifier(name: str) -> PromptClassifier:
+    return _load(PROMPT_BACKENDS, name, "prompt")()
+
+
+def frame_classifier(name: str) -> FrameClassifier:
+    return _load(FRAME_BACKENDS, name, "frame")()

@@ -1,0 +1,1 @@
+"""Generators: the protocol every video model backend implements, and the backends."""

@@ -1,0 +1,1 @@
+"""Marking, encoding, signing and verification: what makes a provgate file traceable."""

@@ -1,0 +1,177 @@
+"""HTTP API bodies. Strict: unknown fields are rejected, limits live in the types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+AgeBand = Literal["adult", "teen"]
+Resolution = Literal["480p", "720p", "1080p"]
+Outcome = Literal["allow", "review", "block"]
+GenerationStatus = Literal[
+    "queued", "running", "succeeded", "blocked", "under_review", "failed", "taken_down"
+]
+Role = Literal["platform", "reviewer", "auditor", "admin"]
+
+MAX_PROMPT_CHARS = 2000
+# base64 of an 8 MiB image is ~11.2 M characters.
+MAX_INPUT_IMAGE_B64 = 11_200_000
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+
+
+class Strict(Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class UserRef(Strict):
+    """The acting end user, as the platform asserts it."""
+
+    id: Id
+    age_band: AgeBand
+
+
+class GenerationRequest(Strict):
+    prompt: Annotated[str, Meta(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    user: UserRef
+    cameos: Annotated[list[Id], Meta(max_length=4)] = []
+    input_image: Annotated[str, Meta(max_length=MAX_INPUT_IMAGE_B64)] | None = None
+    duration_s: Annotated[float, Meta(ge=1, le=20)] = 5.0
+    resolution: Resolution = "720p"
+    seed: Annotated[int, Meta(ge=0, le=2**53)] | None = None
+
+
+class Decision(Strict):
+    outcome: Outcome
+    reasons: list[str] = []
+    categories: dict[str, float] = {}
+    policy_version: str = ""
+    stage: str = ""
+
+
+class Accepted(Strict):
+    id: str
+    status: GenerationStatus
+
+
+class ContentInfo(Strict):
+    url: str
+    sha256: str
+    bytes: int
+    media_type: str = "video/mp4"
+
+
+class ErrorInfo(Strict):
+    code: str
+    message: str
+
+
+class Generation(Strict):
+    id: str
+    status: GenerationStatus
+    decision: Decision | None
+    created_at: datetime
+    updated_at: datetime
+    user_id: str
+    prompt: str
+    cameos: list[str]
+    duration_s: float
+    resolution: Resolution
+    fps: int
+    seed: int
+    attempts: int
+    content: ContentInfo | None = None
+    error: ErrorInfo | None = None
+    released_at: datetime | None = None
+
+
+class ErrorBody(Strict):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(Strict):
+    error: ErrorBody
+
+
+class ModerationRequest(Strict):
+    input: Annotated[str, Meta(min_length=1, max_length=10_000)]
+    user: UserRef | None = None
+
+
+class ModerationResponse(Strict):
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+    decision: Decision
+
+
+class TakedownRequest(Strict):
+    reason: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class Review(Strict):
+    id: str
+    generation_id: str
+    status: Literal["open", "decided"]
+    priority: int
+    categories: dict[str, float]
+    reasons: list[str]
+    created_at: datetime
+    deadline: datetime
+    decision: Literal["approve", "reject"] | None = None
+    notes: str = ""
+    reviewer: str | None = None
+    decided_at: datetime | None = None
+
+
+class ReviewList(Strict):
+    items: list[Review]
+
+
+class ReviewDecisionRequest(Strict):
+    decision: Literal["approve", "reject"]
+    notes: Annotated[str, Meta(max_length=4000)] = ""
+
+
+class C2paReport(Strict):
+    state: Literal["Trusted", "Valid", "Invalid", "Missing"]
+    signer: str | None = None
+    generation_id: str | None = None
+    codes: list[str] = []
+
+
+class WatermarkReport(Strict):
+    found: bool
+    generation_id: str | None = None
+    bit_errors: int | None = None
+    algorithm: str | None = None
+
+
+class VerifyRecord(Strict):
+    generation_id: str
+    status: GenerationStatus
+    created_at: datetime
+    released_at: datetime | None
+    policy_version: str
+    outcome: Outcome | None
+    sha256: str | None
+    taken_down: bool
+
+
+class VerifyReport(Strict):
+    c2pa: C2paReport
+    watermark: WatermarkReport
+    record: VerifyRecord | None
+    consistent: bool
+
+
+class Health(Strict):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = {}
+
+
+json_encoder = msgspec.json.Encoder()
