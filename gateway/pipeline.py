@@ -1,0 +1,283 @@
+"""The stages after admission, for one claimed job: generate, check output, mark, encode,
+sign, store, release. Blocking stages run on the services' thread pool.
+
+Release happens in one transaction that also re-checks the lease, so a worker that lost
+its job (crash, lease expiry, takedown) can never release it; a job is run to completion
+at most once. Nothing is released unless it was checked, marked and signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import msgspec
+import numpy as np
+from PIL import Image
+
+from generator.base import GenerationSpec, GeneratorError
+from provenance import registry as provenance_registry
+from provenance.base import SigningError
+from provenance.media import encode_mp4
+from provenance.visible import draw_label
+from provenance.watermark import derive_payload
+from schemas.api import Decision
+from schemas.events import (
+    STATUS_EVENT,
+    GenerationFailed,
+    GenerationReleased,
+    ReviewRequested,
+)
+from schemas.manifest import CheckOutcome, ProvgateAssertion
+
+from . import __version__, repo
+from .outbox import emit, emit_review
+from .services import Services
+
+log = logging.getLogger("provgate.pipeline")
+T = TypeVar("T")
+OUTCOME_RANK = {"allow": 0, "review": 1, "block": 2}
+TOP_PRIORITY = {"sexual/minors": 0, "likeness/public-figure": 1}
+
+
+class LeaseLost(Exception):
+    """This worker no longer owns the job; drop the work."""
+
+
+class JobFailed(Exception):
+    def __init__(self, code: str, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retriable = retriable
+
+
+def combine(*decisions: Decision) -> Decision:
+    worst = max(decisions, key=lambda d: OUTCOME_RANK[d.outcome])
+    cats: dict[str, float] = {}
+    for d in decisions:
+        for k, v in d.categories.items():
+            cats[k] = max(cats.get(k, 0.0), v)
+    reasons = [f"{d.stage}: {r}" for d in decisions for r in d.reasons]
+    return Decision(outcome=worst.outcome, reasons=reasons, categories=cats,
+                    policy_version=worst.policy_version, stage=worst.stage)
+
+
+def review_priority(decision: Decision) -> int:
+    """0 is most urgent: minors first, then non-consented likeness, then by score."""
+    pri = 9
+    for cat, score in decision.categories.items():
+        if cat in TOP_PRIORITY and score >= 0.3:
+            pri = min(pri, TOP_PRIORITY[cat])
+    if pri == 9 and any(r.startswith("output: check_failed") or "check_failed" in r for r in decision.reasons):
+        pri = 3
+    if pri == 9:
+        top = max(decision.categories.values(), default=0.0)
+        pri = 4 if top >= 0.7 else 6
+    return pri
+
+
+class Job:
+    """One claimed generation and the worker's hold on it."""
+
+    def __init__(self, row: asyncpg.Record, owner: str) -> None:
+        self.row = row
+        self.id: uuid.UUID = row["id"]
+        self.tenant_id: uuid.UUID = row["tenant_id"]
+        self.owner = owner
+        self.attempt: int = row["attempts"]
+        self.lost = threading.Event()
+
+    def cancelled(self) -> bool:
+        return self.lost.is_set()
+
+
+@contextmanager
+def _timed(services: Services, stage: str, timings: dict[str, float]):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        dt = time.perf_counter() - t0
+        timings[stage] = dt
+        services.metrics.stage_seconds.labels(stage).observe(dt)
+
+
+def _input_image(raw: bytes | None) -> np.ndarray | None:
+    if not raw:
+        return None
+    with Image.open(io.BytesIO(raw)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+async def _allocate_payload(services: Services, job: Job) -> int:
+    key = services.settings.watermark_key()
+    async with services.db.connection() as conn:
+        for attempt in range(16):
+            payload = derive_payload(key, str(job.id), attempt)
+            if await repo.set_payload(conn, job.id, payload):
+                return payload
+    raise JobFailed("watermark_payload_exhausted", "no free watermark payload after 16 derivations", retriable=False)
+
+
+def _label_text(services: Services, row: asyncpg.Record) -> str:
+    return f"{services.settings.provenance.label} · AI-generated · @{row['user_id']}"
+
+
+async def process(services: Services, job: Job, *, guard: Callable[[], Awaitable[None]] | None = None
+                  ) -> dict[str, float]:
+    """Run every stage for ``job``; returns per-stage timings. Raises LeaseLost / JobFailed."""
+    row = job.row
+    timings: dict[str, float] = {}
+    spec = GenerationSpec(
+        prompt=row["prompt"], seed=int(row["seed"]), duration_s=float(row["duration_s"]),
+        resolution=row["resolution"], fps=int(row["fps"]), input_image=_input_image(row["input_image"]),
+    )
+    with _timed(services, "generate", timings):
+        try:
+            media = await services.run_blocking(services.generator.generate, spec, job.cancelled)
+        except GeneratorError as exc:
+            if job.cancelled():
+                raise LeaseLost() from exc
+            raise JobFailed(exc.code, str(exc), retriable=exc.retriable) from exc
+    if job.cancelled():
+        raise LeaseLost()
+    texts = [*media.scene_text, *([media.transcript] if media.transcript else [])]
+    with _timed(services, "check", timings):
+        check = await services.run_blocking(services.output_checker.check, media.frames, media.fps,
+                                            age_band=row["age_band"], texts=texts)
+    services.metrics.decisions.labels("output", check.decision.outcome).inc()
+    prompt_decision = msgspec.convert(row["prompt_decision"], Decision) if row["prompt_decision"] else None
+    decision = combine(*(d for d in (prompt_decision, check.decision) if d is not None))
+    if decision.outcome == "block":
+        del media
+        await finish(services, job, "blocked", decision)
+        return timings
+    payload = await _allocate_payload(services, job)
+    with _timed(services, "mark", timings):
+        def mark() -> None:
+            services.watermark.embed(media.frames, payload)
+            draw_label(media.frames, _label_text(services, row), media.fps)
+        await services.run_blocking(mark)
+    out_dir = services.settings.server.artifacts_dir / str(job.tenant_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unsigned = out_dir / f".{job.id}.{job.attempt}.unsigned.mp4"
+    final = out_dir / f"{job.id}.{job.attempt}.mp4"
+    try:
+        with _timed(services, "encode", timings):
+            await services.run_blocking(encode_mp4, unsigned, media.frames, media.audio, media.fps, media.sample_rate)
+        del media
+        if job.cancelled():
+            raise LeaseLost()
+        assertion = ProvgateAssertion(
+            generation_id=str(job.id), policy_version=decision.policy_version,
+            checks=[CheckOutcome(stage=d.stage, outcome=d.outcome, categories=sorted(d.categories))
+                    for d in (prompt_decision, check.decision) if d is not None],
+            generator=services.generator.model, watermark_algorithm=services.watermark.algorithm,
+            provgate_version=__version__,
+        )
+        manifest = provenance_registry.build_manifest(
+            title=f"{job.id}.mp4", generator_model=services.generator.model, provgate_version=__version__,
+            watermark_algorithm=services.watermark.algorithm, watermark_payload=payload,
+            provgate_assertion=msgspec.to_builtins(assertion),
+        )
+        with _timed(services, "sign", timings):
+            try:
+                await services.run_blocking(services.signer.sign, unsigned, final, manifest)
+            except SigningError as exc:
+                raise JobFailed("signing_failed", str(exc), retriable=False) from exc
+    finally:
+        unsigned.unlink(missing_ok=True)
+    with _timed(services, "store", timings):
+        artifact = {
+            "path": str(final), "sha256": await services.run_blocking(_sha256, final),
+            "bytes": final.stat().st_size, "manifest": {"payload": payload, "generator": services.generator.model},
+        }
+        status = "succeeded" if decision.outcome == "allow" else "under_review"
+        try:
+            await finish(services, job, status, decision, artifact=artifact)
+        except LeaseLost:
+            final.unlink(missing_ok=True)
+            raise
+    return timings
+
+
+async def finish(services: Services, job: Job, status: str, decision: Decision | None, *,
+                 error: dict[str, Any] | None = None, artifact: dict[str, Any] | None = None) -> None:
+    """Final state + its events in one transaction, only while this worker holds the lease."""
+    d = msgspec.to_builtins(decision) if decision else None
+    async with services.db.transaction() as conn:
+        if await repo.lock_own_job(conn, job.id, job.owner) is None:
+            raise LeaseLost()
+        await repo.finish_job(conn, job.id, status=status, decision=d, error=error, artifact=artifact)
+        await emit_status(conn, job.id, job.tenant_id, status, decision, attempt=job.attempt,
+                          sha256=(artifact or {}).get("sha256", ""), error_code=(error or {}).get("code", ""))
+        if status == "under_review" and decision is not None:
+            await request_review(conn, job.id, job.tenant_id, decision)
+    services.metrics.jobs.labels(status).inc()
+
+
+async def emit_status(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID, status: str,
+                      decision: Decision | None, *, attempt: int = 0, sha256: str = "", error_code: str = "",
+                      requested_by: str = "") -> None:
+    cls = STATUS_EVENT[status]
+    kwargs: dict[str, Any] = {
+        "generation_id": str(gen_id), "tenant_id": str(tenant_id), "status": status, "attempt": attempt,
+        "outcome": decision.outcome if decision else None, "reasons": decision.reasons if decision else [],
+        "categories": decision.categories if decision else {},
+        "policy_version": decision.policy_version if decision else "",
+    }
+    if cls is GenerationReleased:
+        kwargs["sha256"] = sha256
+    elif cls is GenerationFailed:
+        kwargs["error_code"] = error_code
+    elif status == "taken_down":
+        kwargs["requested_by"] = requested_by
+    await emit(conn, cls(**kwargs), subject=str(gen_id))
+
+
+async def request_review(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID, decision: Decision) -> None:
+    review_id = uuid.uuid4()
+    priority = review_priority(decision)
+    deadline = datetime.now(timezone.utc) + timedelta(hours=1 if priority <= 1 else 24)
+    await repo.insert_review(conn, {
+        "id": review_id, "tenant_id": tenant_id, "generation_id": gen_id, "priority": priority,
+        "categories": decision.categories, "reasons": decision.reasons, "deadline": deadline,
+    })
+    await emit_review(conn, ReviewRequested(
+        review_id=str(review_id), generation_id=str(gen_id), tenant_id=str(tenant_id), priority=priority,
+        categories=decision.categories, reasons=decision.reasons, deadline=deadline,
+    ), subject=str(gen_id))
+
+
+def cleanup_stale_unsigned(artifacts_dir: Path, older_than_s: float = 3600) -> None:
+    """Remove half-written files left by crashed workers."""
+    if not artifacts_dir.is_dir():
+        return
+    cutoff = time.time() - older_than_s
+    for path in artifacts_dir.glob("*/.*.unsigned.mp4"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                os.unlink(path)
+        except OSError:
+            pass
+
+

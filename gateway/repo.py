@@ -1,0 +1,233 @@
+"""Every SQL statement of the gateway, in one place."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+GEN_COLUMNS = (
+    "id, tenant_id, user_id, age_band, prompt, cameos, duration_s, resolution, fps, seed, status, "
+    "decision, prompt_decision, error, attempts, lease_owner, policy_version, watermark_payload, "
+    "artifact_path, artifact_sha256, artifact_bytes, created_at, updated_at, released_at, "
+    "idempotency_key, request_hash"
+)
+
+
+# -- tenants and keys ---------------------------------------------------------------------
+async def create_tenant(conn: asyncpg.Connection, name: str) -> uuid.UUID:
+    row = await conn.fetchrow(
+        "INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
+        "RETURNING id", uuid.uuid4(), name,
+    )
+    return row["id"]
+
+
+async def create_key(conn: asyncpg.Connection, tenant_id: uuid.UUID, key_hash: bytes, prefix: str,
+                     roles: list[str]) -> uuid.UUID:
+    key_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, roles) VALUES ($1, $2, $3, $4, $5)",
+        key_id, tenant_id, key_hash, prefix, roles,
+    )
+    return key_id
+
+
+async def principal_row(conn: asyncpg.Connection, key_hash: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT k.id AS key_id, k.roles, t.id AS tenant_id, t.name AS tenant_name FROM api_keys k "
+        "JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL", key_hash,
+    )
+
+
+# -- generations ----------------------------------------------------------------------------
+async def insert_generation(conn: asyncpg.Connection, g: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO generations (id, tenant_id, user_id, age_band, prompt, cameos, input_image, duration_s, "
+        "resolution, fps, seed, status, prompt_decision, idempotency_key, request_hash, policy_version) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15)",
+        g["id"], g["tenant_id"], g["user_id"], g["age_band"], g["prompt"], g["cameos"], g["input_image"],
+        g["duration_s"], g["resolution"], g["fps"], g["seed"], g["prompt_decision"], g["idempotency_key"],
+        g["request_hash"], g["policy_version"],
+    )
+
+
+async def generation_by_idempotency(conn: asyncpg.Connection, tenant_id: uuid.UUID, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {GEN_COLUMNS} FROM generations WHERE tenant_id = $1 AND idempotency_key = $2", tenant_id, key
+    )
+
+
+async def get_generation(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID | None) -> asyncpg.Record | None:
+    if tenant_id is None:
+        return await conn.fetchrow(f"SELECT {GEN_COLUMNS} FROM generations WHERE id = $1", gen_id)
+    return await conn.fetchrow(
+        f"SELECT {GEN_COLUMNS} FROM generations WHERE id = $1 AND tenant_id = $2", gen_id, tenant_id
+    )
+
+
+async def generation_by_payload(conn: asyncpg.Connection, payload: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {GEN_COLUMNS} FROM generations WHERE watermark_payload = $1", payload)
+
+
+async def bump_daily_usage(conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: str, limit: int) -> bool:
+    """Atomically count one generation for today; False when ``limit`` is already reached."""
+    row = await conn.fetchrow(
+        "INSERT INTO daily_usage (tenant_id, user_id, day, count) VALUES ($1, $2, current_date, 1) "
+        "ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET count = daily_usage.count + 1 "
+        "WHERE daily_usage.count < $3 RETURNING count", tenant_id, user_id, limit,
+    )
+    return row is not None
+
+
+# -- the job queue ---------------------------------------------------------------------------
+async def fail_exhausted(conn: asyncpg.Connection, max_attempts: int) -> list[asyncpg.Record]:
+    """Jobs whose lease expired after the last allowed attempt become failed."""
+    return await conn.fetch(
+        "UPDATE generations SET status = 'failed', lease_owner = NULL, updated_at = now(), finished_at = now(), "
+        "error = jsonb_build_object('code', 'attempts_exhausted', 'message', "
+        "'the job was interrupted ' || attempts || ' times') "
+        "WHERE status = 'running' AND lease_expires_at < now() AND attempts >= $1 RETURNING id, tenant_id, attempts",
+        max_attempts,
+    )
+
+
+async def claim_job(conn: asyncpg.Connection, owner: str, lease_s: float, max_attempts: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""
+        UPDATE generations g SET status = 'running', lease_owner = $1,
+               lease_expires_at = now() + make_interval(secs => $2), attempts = g.attempts + 1,
+               started_at = COALESCE(g.started_at, now()), updated_at = now()
+        WHERE g.id = (
+            SELECT id FROM generations
+            WHERE (status = 'queued' OR (status = 'running' AND lease_expires_at < now()))
+              AND attempts < $3
+            ORDER BY created_at
+            FOR UPDATE SKIP LOCKED
+            LIMIT 1
+        )
+        RETURNING {GEN_COLUMNS}, input_image
+        """,
+        owner, lease_s, max_attempts,
+    )
+
+
+async def extend_lease(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str, lease_s: float) -> bool:
+    res = await conn.execute(
+        "UPDATE generations SET lease_expires_at = now() + make_interval(secs => $3) "
+        "WHERE id = $1 AND lease_owner = $2 AND status = 'running'", gen_id, owner, lease_s,
+    )
+    return res.endswith(" 1")
+
+
+async def lock_own_job(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
+    """Lock the row if this worker still holds it; inside the finishing transaction."""
+    return await conn.fetchrow(
+        "SELECT id, tenant_id, attempts FROM generations WHERE id = $1 AND lease_owner = $2 AND status = 'running' "
+        "FOR UPDATE", gen_id, owner,
+    )
+
+
+async def set_payload(conn: asyncpg.Connection, gen_id: uuid.UUID, payload: int) -> bool:
+    try:
+        async with conn.transaction():
+            await conn.execute("UPDATE generations SET watermark_payload = $2 WHERE id = $1", gen_id, payload)
+        return True
+    except asyncpg.UniqueViolationError:
+        return False
+
+
+async def finish_job(conn: asyncpg.Connection, gen_id: uuid.UUID, *, status: str, decision: dict | None,
+                     error: dict | None = None, artifact: dict | None = None) -> None:
+    artifact = artifact or {}
+    await conn.execute(
+        "UPDATE generations SET status = $2, decision = $3, error = $4, artifact_path = $5, artifact_sha256 = $6, "
+        "artifact_bytes = $7, manifest = $8, lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
+        "finished_at = now(), released_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE NULL END WHERE id = $1",
+        gen_id, status, decision, error, artifact.get("path"), artifact.get("sha256"), artifact.get("bytes"),
+        artifact.get("manifest"),
+    )
+
+
+async def requeue_job(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str, error: dict) -> bool:
+    res = await conn.execute(
+        "UPDATE generations SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, error = $3, "
+        "updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'running'", gen_id, owner, error,
+    )
+    return res.endswith(" 1")
+
+
+async def set_status(conn: asyncpg.Connection, gen_id: uuid.UUID, status: str, *, release: bool = False) -> None:
+    await conn.execute(
+        "UPDATE generations SET status = $2, updated_at = now(), lease_owner = NULL, "
+        "released_at = CASE WHEN $3 THEN now() ELSE released_at END WHERE id = $1", gen_id, status, release,
+    )
+
+
+async def queue_depth(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM generations WHERE status IN ('queued', 'running', 'under_review') "
+        "GROUP BY status"
+    )
+    return {r["status"]: r["n"] for r in rows}
+
+
+# -- reviews ---------------------------------------------------------------------------------
+async def insert_review(conn: asyncpg.Connection, r: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO reviews (id, tenant_id, generation_id, priority, categories, reasons, deadline) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        r["id"], r["tenant_id"], r["generation_id"], r["priority"], r["categories"], r["reasons"], r["deadline"],
+    )
+
+
+REVIEW_COLUMNS = ("id, generation_id, status, priority, categories, reasons, created_at, deadline, decision, notes, "
+                  "reviewer, decided_at, tenant_id")
+
+
+async def list_reviews(conn: asyncpg.Connection, tenant_id: uuid.UUID, status: str, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE tenant_id = $1 AND status = $2 "
+        "ORDER BY priority, created_at LIMIT $3", tenant_id, status, limit,
+    )
+
+
+async def lock_review(conn: asyncpg.Connection, review_id: uuid.UUID, tenant_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = $1 AND tenant_id = $2 FOR UPDATE", review_id, tenant_id
+    )
+
+
+async def decide_review(conn: asyncpg.Connection, review_id: uuid.UUID, decision: str, notes: str, reviewer: str) -> None:
+    await conn.execute(
+        "UPDATE reviews SET status = 'decided', decision = $2, notes = $3, reviewer = $4, decided_at = now() "
+        "WHERE id = $1", review_id, decision, notes, reviewer,
+    )
+
+
+async def close_open_reviews(conn: asyncpg.Connection, gen_id: uuid.UUID, reviewer: str, notes: str) -> None:
+    await conn.execute(
+        "UPDATE reviews SET status = 'decided', decision = 'reject', notes = $3, reviewer = $2, decided_at = now() "
+        "WHERE generation_id = $1 AND status = 'open'", gen_id, reviewer, notes,
+    )
+
+
+# -- outbox ----------------------------------------------------------------------------------
+async def pending_events(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, topic, key, ce_id, ce_type, ce_source, ce_subject, ce_time, data FROM outbox "
+        "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit,
+    )
+
+
+async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:
+    await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+
+
+async def outbox_lag(conn: asyncpg.Connection) -> tuple[int, float]:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(ce_time)), 0) AS age "
+        "FROM outbox WHERE published_at IS NULL"
+    )
+    return int(row["n"]), float(row["age"])

@@ -1,0 +1,41 @@
+"""Dependencies shared by the route handlers: the services and the authenticated principal."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Request
+
+from .. import repo
+from ..auth import Principal, hash_key, parse_bearer
+from ..errors import NotFound, Unauthorized
+from ..services import Services
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def authenticate(request: Request) -> Principal:
+    services = services_of(request)
+    token = parse_bearer(request.headers.get("authorization"))
+    h = hash_key(token)
+    cached = services.keys.get(h)
+    if cached is not None:
+        return cached
+    async with services.db.connection() as conn:
+        row = await repo.principal_row(conn, h)
+    if row is None:
+        raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+    p = Principal(tenant_id=row["tenant_id"], tenant_name=row["tenant_name"], key_id=row["key_id"],
+                  roles=frozenset(row["roles"]))
+    services.keys.put(h, p)
+    return p
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    """Ids are UUIDs; anything else is simply not found (no hint about the format)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"{what} {value!r} not found", code=f"{what}_not_found") from None

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import Request, get, post
+from litestar.params import Parameter
+
+from schemas.api import Review, ReviewDecisionRequest, ReviewList
+
+from .. import repo
+from ..auth import Principal
+from ..lifecycle import decide_review
+from .deps import parse_id, services_of
+
+
+def to_review(r: object) -> Review:
+    row = r  # asyncpg.Record
+    return Review(
+        id=str(row["id"]), generation_id=str(row["generation_id"]), status=row["status"],  # type: ignore[index]
+        priority=row["priority"], categories=row["categories"], reasons=row["reasons"],  # type: ignore[index]
+        created_at=row["created_at"], deadline=row["deadline"], decision=row["decision"],  # type: ignore[index]
+        notes=row["notes"], reviewer=row["reviewer"], decided_at=row["decided_at"],  # type: ignore[index]
+    )
+
+
+@get("/v1/reviews", summary="Review items, most urgent first")
+async def list_reviews(
+    request: Request, principal: Principal,
+    status: Literal["open", "decided"] = "open",
+    limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+) -> ReviewList:
+    principal.require("reviewer")
+    services = services_of(request)
+    async with services.db.connection() as conn:
+        rows = await repo.list_reviews(conn, principal.tenant_id, status, limit)
+    return ReviewList(items=[to_review(r) for r in rows])
+
+
+@post("/v1/reviews/{review_id:str}/decision", status_code=200, summary="Approve or reject a review item")
+async def post_decision(request: Request, review_id: str, data: ReviewDecisionRequest,
+                        principal: Principal) -> dict[str, str]:
+    status, gen_status = await decide_review(services_of(request), principal, parse_id(review_id, "review"), data)
+    return {"id": review_id, "status": status, "generation_status": gen_status}

@@ -1,0 +1,85 @@
+"""Verification: the C2PA manifest, the invisible watermark, and the record behind both.
+
+``consistent`` is true only when all three name the same generation and the manifest is
+``Trusted`` (``Valid`` means a correct signature by a signer we do not trust).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from provenance.media import MediaError, decode_frames
+from schemas.api import C2paReport, VerifyRecord, VerifyReport, WatermarkReport
+from schemas.manifest import PROVGATE_ASSERTION
+
+from . import repo
+from .auth import Principal
+from .errors import Unprocessable
+from .services import Services
+
+MAX_VERIFY_BYTES = 512 * 1024 * 1024
+WATERMARK_SECONDS = 2.0
+
+
+def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkReport, int | None]:
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        report = services.reader.read(Path(tmp.name))
+        assertion = report.assertions.get(PROVGATE_ASSERTION) or {}
+        c2pa = C2paReport(state=report.state, signer=report.signer,  # type: ignore[arg-type]
+                          generation_id=assertion.get("generation_id"), codes=report.codes)
+        try:
+            frames, fps = decode_frames(Path(tmp.name), max_frames=int(WATERMARK_SECONDS * 24))
+        except MediaError as exc:
+            if report.state == "Missing":
+                raise Unprocessable(f"the file is not a video provgate can read: {exc}", code="invalid_media",
+                                    details={"field": "file"}) from None
+            return c2pa, WatermarkReport(found=False), None
+    det = services.watermark.detect(frames)
+    wm = WatermarkReport(found=det.found, algorithm=services.watermark.algorithm)
+    return c2pa, wm, det.payload if det.found else None
+
+
+def _record(row: asyncpg.Record) -> VerifyRecord:
+    decision = row["decision"] or {}
+    return VerifyRecord(
+        generation_id=str(row["id"]), status=row["status"], created_at=row["created_at"],
+        released_at=row["released_at"], policy_version=row["policy_version"], outcome=decision.get("outcome"),
+        sha256=row["artifact_sha256"], taken_down=row["status"] == "taken_down",
+    )
+
+
+async def verify(services: Services, principal: Principal, data: bytes) -> VerifyReport:
+    if not data:
+        raise Unprocessable("no file given: send one multipart part named `file` or the raw bytes",
+                            code="missing_file", details={"field": "file"})
+    c2pa, wm, payload = await services.run_blocking(_inspect, services, data)
+    # Auditors see records across tenants; other roles only their own tenant's records.
+    scope = None if principal.roles & {"auditor", "admin"} else principal.tenant_id
+    record_row = None
+    async with services.db.connection() as conn:
+        if payload is not None:
+            record_row = await repo.generation_by_payload(conn, payload)
+            if record_row is not None and scope is not None and record_row["tenant_id"] != scope:
+                record_row = None
+            if record_row is not None:
+                wm.generation_id = str(record_row["id"])
+                wm.bit_errors = 0
+        if record_row is None and c2pa.generation_id:
+            try:
+                gid = uuid.UUID(c2pa.generation_id)
+            except ValueError:
+                gid = None
+            if gid is not None:
+                record_row = await repo.get_generation(conn, gid, scope)
+    record = _record(record_row) if record_row is not None else None
+    consistent = (
+        c2pa.state == "Trusted" and wm.found and record is not None
+        and c2pa.generation_id == wm.generation_id == record.generation_id
+    )
+    return VerifyReport(c2pa=c2pa, watermark=wm, record=record, consistent=consistent)

@@ -1,0 +1,31 @@
+"""Provenance backends by name, so the gateway never imports c2pa-python itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import ManifestReader, ManifestSigner
+from .watermark import SpreadSpectrumWatermark
+
+
+def create_signer(chain: Path, key: Path, *, tsa_url: str | None = None) -> ManifestSigner:
+    from .c2pa_backend import C2paSigner
+
+    return C2paSigner(chain, key, tsa_url=tsa_url)
+
+
+def create_reader(trust_anchor_files: tuple[Path, ...]) -> ManifestReader:
+    from .c2pa_backend import C2paReader
+
+    pems = [p.read_text() for p in trust_anchor_files if p.is_file()]
+    return C2paReader("\n".join(pems))
+
+
+def build_manifest(**kwargs: object) -> dict:
+    from .c2pa_backend import build_manifest as _build
+
+    return _build(**kwargs)  # type: ignore[arg-type]
+
+
+def create_watermark(key: bytes) -> SpreadSpectrumWatermark:
+    return SpreadSpectrumWatermark(key)
