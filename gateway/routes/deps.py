@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from .. import repo
 from ..auth import Principal, hash_key, parse_bearer
@@ -39,3 +40,6 @@ def parse_id(value: str, what: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(f"{what} {value!r} not found", code=f"{what}_not_found") from None
+
+
+AuthPrincipal = NamedDependency[Principal]

@@ -4,18 +4,18 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
+from litestar.params import JSONBody
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter
 from litestar.response import File
 
 from schemas.api import Accepted, ContentInfo, Decision, ErrorInfo, Generation, GenerationRequest, TakedownRequest
 
 from .. import repo
 from ..admission import admit
-from ..auth import Principal
 from ..errors import Conflict, Gone, NotFound, Unavailable
 from ..lifecycle import takedown
-from .deps import parse_id, services_of
+from .deps import AuthPrincipal, parse_id, services_of
 
 
 def to_generation(row: object, base_url: str = "") -> Generation:
@@ -39,8 +39,8 @@ def to_generation(row: object, base_url: str = "") -> Generation:
 
 @post("/v1/generations", status_code=202, summary="Submit a generation")
 async def create_generation(
-    request: Request, data: GenerationRequest, principal: Principal,
-    idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
+    request: Request, data: JSONBody[GenerationRequest], principal: AuthPrincipal,
+    idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
 ) -> Response[Accepted]:
     services = services_of(request)
     admitted = await admit(services, principal, data, idempotency_key)
@@ -49,7 +49,7 @@ async def create_generation(
 
 
 @get("/v1/generations/{gen_id:str}", summary="A generation's status and decision")
-async def get_generation(request: Request, gen_id: str, principal: Principal) -> Generation:
+async def get_generation(request: Request, gen_id: FromPath[str], principal: AuthPrincipal) -> Generation:
     services = services_of(request)
     async with services.db.connection() as conn:
         row = await repo.get_generation(conn, parse_id(gen_id, "generation"), principal.tenant_id)
@@ -60,7 +60,7 @@ async def get_generation(request: Request, gen_id: str, principal: Principal) ->
 
 @get("/v1/generations/{gen_id:str}/content", summary="The signed MP4, once released",
      media_type="video/mp4")
-async def get_content(request: Request, gen_id: str, principal: Principal) -> File:
+async def get_content(request: Request, gen_id: FromPath[str], principal: AuthPrincipal) -> File:
     services = services_of(request)
     async with services.db.connection() as conn:
         row = await repo.get_generation(conn, parse_id(gen_id, "generation"), principal.tenant_id)
@@ -80,8 +80,8 @@ async def get_content(request: Request, gen_id: str, principal: Principal) -> Fi
 
 
 @post("/v1/generations/{gen_id:str}/takedown", status_code=200, summary="Take a generation down")
-async def takedown_generation(request: Request, gen_id: str, principal: Principal,
-                              data: TakedownRequest | None = None) -> dict[str, str]:
+async def takedown_generation(request: Request, gen_id: FromPath[str], principal: AuthPrincipal,
+                              data: JSONBody[TakedownRequest | None] = None) -> dict[str, str]:
     status = await takedown(services_of(request), principal, parse_id(gen_id, "generation"),
                             data.reason if data else "")
     return {"id": gen_id, "status": status}

@@ -3,20 +3,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from litestar.params import JSONBody
 from litestar import Request, Response, get, post
 
 from classifiers.base import Scores
 from schemas.api import Health, ModerationRequest, ModerationResponse, VerifyReport
 
 from .. import repo
-from ..auth import Principal
 from ..errors import PayloadTooLarge, Unprocessable
 from ..verification import MAX_VERIFY_BYTES, verify
-from .deps import services_of
+from .deps import AuthPrincipal, services_of
 
 
 @post("/v1/moderations", status_code=200, summary="Run the prompt classifiers on a text")
-async def moderate(request: Request, data: ModerationRequest, principal: Principal) -> ModerationResponse:
+async def moderate(request: Request, data: JSONBody[ModerationRequest], principal: AuthPrincipal) -> ModerationResponse:
     services = services_of(request)
     age_band = data.user.age_band if data.user else "adult"
     scores = Scores()
@@ -30,7 +30,7 @@ async def moderate(request: Request, data: ModerationRequest, principal: Princip
 
 @post("/v1/verify", status_code=200, summary="Verify a file's C2PA manifest, watermark and record",
       request_max_body_size=MAX_VERIFY_BYTES)
-async def verify_file(request: Request, principal: Principal) -> VerifyReport:
+async def verify_file(request: Request, principal: AuthPrincipal) -> VerifyReport:
     services = services_of(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):

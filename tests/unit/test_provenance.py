@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator.base import GenerationSpec
+from generator.procedural import ProceduralGenerator
+from provenance.base import SigningError
+from provenance.c2pa_backend import C2paReader, C2paSigner, build_manifest
+from provenance.keys import init_dev_keys
+from provenance.media import EncodeOptions, decode_frames, encode_mp4, probe
+from provenance.visible import draw_label
+from provenance.watermark import (
+    ALGORITHM,
+    SpreadSpectrumWatermark,
+    bits_to_int,
+    crc16,
+    derive_payload,
+    int_to_bits,
+)
+from schemas.manifest import TRAINED_ALGORITHMIC_MEDIA
+
+KEY = bytes(range(32))
+PAYLOAD = 0xA1B2C3D4E5F6
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple[np.ndarray, np.ndarray]:
+    m = ProceduralGenerator().generate(GenerationSpec("a lighthouse in fog", 3, 2, "480p"))
+    return m.frames, m.audio
+
+
+@pytest.fixture(scope="module")
+def marked_mp4(tmp_path_factory: pytest.TempPathFactory, clip: tuple[np.ndarray, np.ndarray]) -> Path:
+    frames, audio = clip
+    frames = frames.copy()
+    SpreadSpectrumWatermark(KEY).embed(frames, PAYLOAD)
+    path = tmp_path_factory.mktemp("wm") / "marked.mp4"
+    encode_mp4(path, frames, audio, 24, 48000)
+    return path
+
+
+def test_bits_and_crc_roundtrip() -> None:
+    bits = int_to_bits(PAYLOAD, 48)
+    assert bits_to_int(bits) == PAYLOAD
+    flipped = bits.copy()
+    flipped[3] ^= 1
+    assert not np.array_equal(crc16(bits), crc16(flipped))
+
+
+def test_payload_is_keyed_and_rederivable() -> None:
+    assert derive_payload(KEY, "g1") == derive_payload(KEY, "g1")
+    assert derive_payload(KEY, "g1") != derive_payload(b"x" * 32, "g1")
+    assert derive_payload(KEY, "g1", 1) != derive_payload(KEY, "g1")
+    assert derive_payload(KEY, "g1") < 2**48
+
+
+def test_watermark_quality_psnr_at_least_40db(clip: tuple[np.ndarray, np.ndarray]) -> None:
+    frames = clip[0].copy()
+    SpreadSpectrumWatermark(KEY).embed(frames, PAYLOAD)
+    mse = ((frames.astype(np.float64) - clip[0]) ** 2).mean()
+    assert 10 * np.log10(255**2 / mse) >= 40.0
+
+
+def test_watermark_survives_h264_encoding(marked_mp4: Path) -> None:
+    frames, _ = decode_frames(marked_mp4, max_frames=48)
+    wm = SpreadSpectrumWatermark(KEY)
+    det = wm.detect(frames)
+    assert det.found and det.payload == PAYLOAD
+    assert wm.bit_errors(det, PAYLOAD) == 0
+
+
+def test_watermark_survives_reencode_crf28_and_downscale(tmp_path: Path, marked_mp4: Path) -> None:
+    from PIL import Image
+
+    frames, _ = decode_frames(marked_mp4, max_frames=48)
+    small = np.stack([np.asarray(Image.fromarray(f).resize((f.shape[1] // 2 // 2 * 2, f.shape[0] // 2 // 2 * 2)))
+                      for f in frames])
+    out = tmp_path / "re.mp4"
+    encode_mp4(out, small, np.zeros((48000, 2), np.float32), 24, 48000, EncodeOptions(crf=28))
+    det = SpreadSpectrumWatermark(KEY).detect(decode_frames(out, max_frames=48)[0])
+    assert det.found and det.payload == PAYLOAD
+
+
+def test_unmarked_or_wrong_key_is_not_found(clip: tuple[np.ndarray, np.ndarray], marked_mp4: Path) -> None:
+    assert not SpreadSpectrumWatermark(KEY).detect(clip[0]).found
+    frames, _ = decode_frames(marked_mp4, max_frames=48)
+    assert not SpreadSpectrumWatermark(b"another key of 32 bytes........").detect(frames).found
+
+
+def test_visible_label_changes_position(clip: tuple[np.ndarray, np.ndarray]) -> None:
+    frames = clip[0][:96].copy() if len(clip[0]) >= 96 else np.concatenate([clip[0]] * 2)[:96].copy()
+    before = frames.copy()
+    draw_label(frames, "provgate · @alice", 24, period_s=1.0)
+    changed = [np.argwhere(np.abs(frames[i].astype(int) - before[i]).sum(axis=2) > 0) for i in (0, 30)]
+    assert all(len(c) > 100 for c in changed)
+    assert not np.array_equal(changed[0].mean(axis=0).round(), changed[1].mean(axis=0).round())
+
+
+def test_encoded_file_is_h264_aac_of_requested_shape(marked_mp4: Path) -> None:
+    p = probe(marked_mp4)
+    assert (p.video_codec, p.audio_codec) == ("h264", "aac")
+    assert (p.width, p.height) == (854 - 854 % 2, 480)
+    assert abs(p.duration_s - 2.0) < 0.1
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return init_dev_keys(tmp_path_factory.mktemp("keys"))
+
+
+def _manifest(gid: str = "gen-1") -> dict:
+    return build_manifest(title="x.mp4", generator_model="provgate-procedural-1", provgate_version="0.1.0",
+                          watermark_algorithm=ALGORITHM, watermark_payload=PAYLOAD,
+                          provgate_assertion={"generation_id": gid, "policy_version": "p1", "checks": []})
+
+
+def test_c2pa_signed_file_is_trusted_with_full_manifest(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "signed.mp4"
+    C2paSigner(keys.chain, keys.leaf_key).sign(marked_mp4, out, _manifest())
+    report = C2paReader(keys.root.read_text()).read(out)
+    assert report.state == "Trusted"
+    assert report.signer and "provgate dev signer" in report.signer
+    actions = report.assertions["c2pa.actions.v2"]["actions"]
+    created = next(a for a in actions if a["action"] == "c2pa.created")
+    assert created["digitalSourceType"] == TRAINED_ALGORITHMIC_MEDIA
+    assert created["softwareAgent"]["name"] == "provgate-procedural-1"
+    assert any(a["action"] == "c2pa.watermarked" for a in actions)
+    assert report.assertions["c2pa.soft-binding"]["alg"] == ALGORITHM
+    assert report.assertions["org.provgate.generation"]["generation_id"] == "gen-1"
+
+
+def test_c2pa_other_root_is_only_valid(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "signed.mp4"
+    C2paSigner(keys.chain, keys.leaf_key).sign(marked_mp4, out, _manifest())
+    other = init_dev_keys(tmp_path / "other")
+    assert C2paReader(other.root.read_text()).read(out).state == "Valid"
+
+
+def test_c2pa_flipped_media_byte_is_invalid(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "signed.mp4"
+    C2paSigner(keys.chain, keys.leaf_key).sign(marked_mp4, out, _manifest())
+    data = bytearray(out.read_bytes())
+    i = data.find(b"mdat")
+    data[i + 1000] ^= 0xFF
+    assert C2paReader(keys.root.read_text()).read_bytes(bytes(data)).state == "Invalid"
+
+
+def test_c2pa_unsigned_file_is_missing(keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    assert C2paReader(keys.root.read_text()).read(marked_mp4).state == "Missing"
+
+
+def test_signing_without_key_raises(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    signer = C2paSigner(keys.chain, tmp_path / "absent.key")
+    with pytest.raises(SigningError):
+        signer.check()
+    with pytest.raises(SigningError):
+        signer.sign(marked_mp4, tmp_path / "out.mp4", _manifest())
+    assert not (tmp_path / "out.mp4").exists()

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import Settings
+from schemas.api import GenerationRequest
+from schemas.events import GenerationReleased, decode_data, encode_data, event_type
+
+ROOT = Path(__file__).resolve().parents[2]
+BACKEND_MODULES = {
+    "classifiers.lexicon", "classifiers.nsfw", "generator.procedural", "provenance.c2pa_backend",
+    "c2pa", "onnxruntime", "torch", "insightface",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "var"),
+    [
+        ({"PROVGATE_PORT": "eighty"}, "PROVGATE_PORT"),
+        ({"PROVGATE_PORT": "70000"}, "PROVGATE_PORT"),
+        ({"PROVGATE_LEASE_S": "0"}, "PROVGATE_LEASE_S"),
+        ({"PROVGATE_DATABASE_URL": "mysql://x"}, "PROVGATE_DATABASE_URL"),
+        ({"PROVGATE_TSA_URL": "ftp://x"}, "PROVGATE_TSA_URL"),
+        ({"PROVGATE_WATERMARK_KEY": "abcd"}, "PROVGATE_WATERMARK_KEY"),
+    ],
+)
+def test_bad_setting_names_the_variable(env: dict[str, str], var: str) -> None:
+    with pytest.raises(ConfigError, match=var):
+        Settings.from_env(env)
+
+
+def test_missing_database_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="PROVGATE_DATABASE_URL"):
+        Settings.from_env({}).validate()
+
+
+def test_gateway_imports_no_backend_module() -> None:
+    """The gateway composes stages through interfaces and registries only."""
+    offenders = []
+    for path in (ROOT / "gateway").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n in BACKEND_MODULES or n.split(".")[0] in
+                          {"c2pa", "onnxruntime", "torch", "insightface"}]
+    assert offenders == []
+
+
+def test_schemas_hold_no_logic() -> None:
+    for path in (ROOT / "schemas").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        funcs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+        assert set(funcs) <= {"event_type", "encode_data", "decode_data"}, (path, funcs)
+
+
+def test_request_schema_is_strict() -> None:
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        msgspec.json.decode(b'{"prompt":"x","user":{"id":"u","age_band":"adult"},"extra":1}', type=GenerationRequest)
+
+
+def test_event_roundtrip_by_ce_type() -> None:
+    ev = GenerationReleased(generation_id="g", tenant_id="t", status="succeeded", sha256="ab")
+    decoded = decode_data(event_type(ev), encode_data(ev))
+    assert decoded == ev
