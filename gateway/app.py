@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, SerializationException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -82,8 +82,8 @@ def _http_error(_: Request, exc: HTTPException) -> Response[ErrorResponse]:
     code = HTTP_CODES.get(status, "error")
     if isinstance(exc, NotFoundException):
         code = "not_found"
-    elif status == 400 and "malformed" in str(exc.detail).lower():
-        code = "malformed_json"
+    elif status == 400 and isinstance(exc.__cause__, SerializationException):
+        return error_response(400, "malformed_json", f"the request body is not valid JSON: {exc.detail}")
     return error_response(status, code, str(exc.detail), exc.extra if isinstance(exc.extra, dict) else None)
 
 

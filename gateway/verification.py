@@ -36,7 +36,8 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
         try:
             frames, fps = decode_frames(Path(tmp.name), max_frames=int(WATERMARK_SECONDS * 24))
         except MediaError as exc:
-            if report.state == "Missing":
+            unreadable = report.state == "Missing" or any(c.startswith("read.error") for c in report.codes)
+            if unreadable:
                 raise Unprocessable(f"the file is not a video provgate can read: {exc}", code="invalid_media",
                                     details={"field": "file"}) from None
             return c2pa, WatermarkReport(found=False), None

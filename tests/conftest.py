@@ -4,6 +4,7 @@ user), a real Kafka-protocol broker (tansu), and provgate servers running in thr
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import stat
@@ -24,6 +25,7 @@ from gateway.settings import Settings
 from provenance.keys import init_dev_keys
 
 ADULT = {"id": "user-1", "age_band": "adult"}
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass

@@ -1,0 +1,171 @@
+"""Bad input gets a clear 4xx naming what is wrong; never a 500."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from gateway.admission import MAX_IMAGE_SIDE
+from schemas.api import MAX_PROMPT_CHARS
+from tests.conftest import Server, gen_body
+
+
+def _err(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"])
+    return body["error"]
+
+
+def _post(client: httpx.Client, body: object) -> httpx.Response:
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post("/v1/generations", content=raw, headers={"Content-Type": "application/json"})
+
+
+def test_malformed_json(client: httpx.Client) -> None:
+    e = _err(_post(client, b'{"prompt": "x", '), 400)
+    assert e["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"surprise": 1}, "surprise"),
+        ({"duration_s": "ten"}, "duration_s"),
+        ({"duration_s": 0.5}, "duration_s"),
+        ({"duration_s": 21}, "duration_s"),
+        ({"resolution": "4k"}, "resolution"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x" * (MAX_PROMPT_CHARS + 1)}, "prompt"),
+        ({"seed": -1}, "seed"),
+        ({"cameos": "abc"}, "cameos"),
+        ({"user": {"id": "u"}}, "user"),
+        ({"user": {"id": "u", "age_band": "child"}}, "user.age_band"),
+        ({"user": {"id": "", "age_band": "adult"}}, "user.id"),
+        ({"user": {"id": "u", "age_band": "adult", "email": "a@b"}}, "email"),
+    ],
+)
+def test_invalid_fields_are_named(client: httpx.Client, patch: dict, field: str) -> None:
+    e = _err(_post(client, gen_body(**patch)), 400)
+    assert field in e["message"], e
+    assert e["details"]["errors"][0]["field"]
+
+
+def test_missing_required_field(client: httpx.Client) -> None:
+    body = gen_body()
+    del body["prompt"]
+    e = _err(_post(client, body), 400)
+    assert "prompt" in e["message"]
+
+
+def test_wrong_top_level_type(client: httpx.Client) -> None:
+    _err(_post(client, [1, 2, 3]), 400)
+
+
+@pytest.mark.parametrize(
+    ("image", "status", "code"),
+    [
+        ("!!!not base64!!!", 422, "invalid_input_image"),
+        (base64.b64encode(b"this is text, not an image").decode(), 422, "invalid_input_image"),
+    ],
+)
+def test_undecodable_input_image(client: httpx.Client, image: str, status: int, code: str) -> None:
+    e = _err(_post(client, gen_body(input_image=image)), status)
+    assert e["code"] == code and e["details"]["field"] == "input_image"
+
+
+def test_oversized_input_image_dimensions(client: httpx.Client) -> None:
+    buf = io.BytesIO()
+    Image.new("L", (MAX_IMAGE_SIDE + 1, 8)).save(buf, "PNG")
+    e = _err(_post(client, gen_body(input_image=base64.b64encode(buf.getvalue()).decode())), 413)
+    assert e["code"] == "input_image_too_large"
+
+
+def test_oversized_body(server: Server, client: httpx.Client) -> None:
+    huge = b'{"prompt": "' + b"x" * (server.settings.server.max_body_bytes + 10) + b'"}'
+    r = _post(client, huge)
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "missing_api_key"),
+        ({"Authorization": "Basic abc"}, "invalid_api_key"),
+        ({"Authorization": "Bearer pgk_not-a-real-key"}, "invalid_api_key"),
+        ({"Authorization": "Bearer"}, "invalid_api_key"),
+    ],
+)
+def test_bad_or_missing_api_key(server: Server, headers: dict, code: str) -> None:
+    with httpx.Client(base_url=server.url, headers=headers) as c:
+        e = _err(c.post("/v1/generations", json=gen_body()), 401)
+        assert e["code"] == code
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/generations/not-a-uuid", "/v1/generations/00000000-0000-0000-0000-000000000000",
+     "/v1/generations/00000000-0000-0000-0000-000000000000/content", "/v1/no-such-route"],
+)
+def test_unknown_ids_are_404(client: httpx.Client, path: str) -> None:
+    _err(client.get(path), 404)
+
+
+def test_unknown_review_is_404(client: httpx.Client) -> None:
+    e = _err(client.post("/v1/reviews/00000000-0000-0000-0000-000000000000/decision",
+                         json={"decision": "approve"}), 404)
+    assert e["code"] == "review_not_found"
+
+
+def test_bad_review_decision(client: httpx.Client) -> None:
+    e = _err(client.post("/v1/reviews/00000000-0000-0000-0000-000000000000/decision",
+                         json={"decision": "maybe"}), 400)
+    assert "decision" in e["message"]
+
+
+def test_bad_query_parameter(client: httpx.Client) -> None:
+    _err(client.get("/v1/reviews", params={"status": "weird"}), 400)
+    _err(client.get("/v1/reviews", params={"limit": "0"}), 400)
+
+
+def test_verify_rejects_non_video(client: httpx.Client) -> None:
+    e = _err(client.post("/v1/verify", files={"file": ("x.txt", b"hello", "text/plain")}), 422)
+    assert e["code"] == "invalid_media"
+    e = _err(client.post("/v1/verify", files={"other": ("x.txt", b"hello", "text/plain")}), 422)
+    assert e["code"] == "missing_file"
+    e = _err(client.post("/v1/verify", content=b"", headers={"Content-Type": "video/mp4"}), 422)
+    assert e["code"] == "missing_file"
+
+
+def test_bad_idempotency_key(client: httpx.Client) -> None:
+    e = _err(client.post("/v1/generations", json=gen_body(), headers={"Idempotency-Key": "k" * 300}), 422)
+    assert e["code"] == "invalid_idempotency_key"
+
+
+def test_wrong_method(client: httpx.Client) -> None:
+    _err(client.delete("/v1/generations"), 405)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(st.sampled_from(["prompt", "user", "cameos", "input_image", "duration_s",
+                                             "resolution", "seed", "x"]), json_values, max_size=7))
+def test_arbitrary_bodies_never_500(client: httpx.Client, body: dict) -> None:
+    r = _post(client, body)
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        assert "error" in r.json()
