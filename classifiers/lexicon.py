@@ -42,9 +42,11 @@ class LexiconClassifier(PromptClassifier):
             ]
         self._combinations = data.get("combinations", [])
         benign = sorted((b.lower() for b in data.get("benign", [])), key=len, reverse=True)
-        self._benign = re.compile(
-            r"(?<!\w)(?:" + "|".join(re.escape(normalize(b).views[-1]) for b in benign) + r")(?!\w)"
-        ) if benign else None
+        self._benign = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(normalize(b).views[-1]) for b in benign) + r")(?!\w)")
+            if benign
+            else None
+        )
 
     def _score(self, text: str) -> Scores:
         views = normalize(text).views

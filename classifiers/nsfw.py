@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -35,7 +36,7 @@ class OpenNSFWClassifier(FrameClassifier):
     def __init__(self, *, threads: int = 1, batch: int = 16) -> None:
         self._threads = threads
         self._batch = batch
-        self._session = None
+        self._session: Any = None
         self._input = ""
         self._lock = threading.Lock()
 

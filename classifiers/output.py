@@ -32,8 +32,9 @@ def sample_indices(n_frames: int, fps: float, per_second: float = 2.0) -> list[i
     return sorted(idx)
 
 
-def aggregate(per_frame: Sequence[dict[str, float]], *, k_fraction: float = 0.2,
-              persist_threshold: float = 0.5) -> tuple[dict[str, float], dict[str, float]]:
+def aggregate(
+    per_frame: Sequence[dict[str, float]], *, k_fraction: float = 0.2, persist_threshold: float = 0.5
+) -> tuple[dict[str, float], dict[str, float]]:
     """Top-k mean per category (k = 20 % of sampled frames, at least 2 when possible).
 
     One noisy frame cannot fire a category on its own: with k >= 2 a single high frame is
@@ -62,15 +63,23 @@ class OutputCheckResult:
 
 
 class OutputChecker:
-    def __init__(self, frame_classifiers: Sequence[FrameClassifier], text_classifiers: Sequence[PromptClassifier],
-                 policy: Policy, *, timeout_s: float = 60.0, per_second: float = 2.0) -> None:
+    def __init__(
+        self,
+        frame_classifiers: Sequence[FrameClassifier],
+        text_classifiers: Sequence[PromptClassifier],
+        policy: Policy,
+        *,
+        timeout_s: float = 60.0,
+        per_second: float = 2.0,
+    ) -> None:
         self.frame_classifiers = list(frame_classifiers)
         self.text_classifiers = list(text_classifiers)
         self.policy = policy
         self.timeout_s = timeout_s
         self.per_second = per_second
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.frame_classifiers)),
-                                        thread_name_prefix="provgate-check")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self.frame_classifiers)), thread_name_prefix="provgate-check"
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -97,8 +106,11 @@ class OutputChecker:
             finally:
                 timings[name] = time.monotonic() - t0
             agg, persistence = aggregate(per_frame)
-            reasons = [f"{name}: {c} top-k {v:.2f}, {persistence[c]:.0%} of {len(idx)} frames"
-                       for c, v in agg.items() if v >= 0.3]
+            reasons = [
+                f"{name}: {c} top-k {v:.2f}, {persistence[c]:.0%} of {len(idx)} frames"
+                for c, v in agg.items()
+                if v >= 0.3
+            ]
             scores = scores.merge(Scores(agg, reasons))
         for text in texts:
             for clf in self.text_classifiers:

@@ -24,23 +24,28 @@ class Thresholds:
 @dataclass(frozen=True)
 class Policy:
     version: str = POLICY_VERSION
-    default: dict[str, Thresholds] = field(default_factory=lambda: {
-        "adult": Thresholds(review=0.5, block=0.85),
-        "teen": Thresholds(review=0.3, block=0.6),
-    })
-    per_category: dict[str, dict[str, Thresholds]] = field(default_factory=lambda: {
-        "sexual/minors": {"adult": Thresholds(0.3, 0.5), "teen": Thresholds(0.3, 0.5)},
-        "sexual": {"adult": Thresholds(0.5, 0.85), "teen": Thresholds(0.2, 0.3)},
-        "violence/graphic": {"adult": Thresholds(0.6, 0.9), "teen": Thresholds(0.3, 0.5)},
-        "self-harm/instructions": {"adult": Thresholds(0.3, 0.6), "teen": Thresholds(0.2, 0.4)},
-    })
+    default: dict[str, Thresholds] = field(
+        default_factory=lambda: {
+            "adult": Thresholds(review=0.5, block=0.85),
+            "teen": Thresholds(review=0.3, block=0.6),
+        }
+    )
+    per_category: dict[str, dict[str, Thresholds]] = field(
+        default_factory=lambda: {
+            "sexual/minors": {"adult": Thresholds(0.3, 0.5), "teen": Thresholds(0.3, 0.5)},
+            "sexual": {"adult": Thresholds(0.5, 0.85), "teen": Thresholds(0.2, 0.3)},
+            "violence/graphic": {"adult": Thresholds(0.6, 0.9), "teen": Thresholds(0.3, 0.5)},
+            "self-harm/instructions": {"adult": Thresholds(0.3, 0.6), "teen": Thresholds(0.2, 0.4)},
+        }
+    )
 
     def thresholds(self, category: str, age_band: str) -> Thresholds:
         band = age_band if age_band in self.default else "adult"
         return self.per_category.get(category, {}).get(band, self.default[band])
 
-    def decide(self, scores: Scores, age_band: str = "adult", *, stage: str = "prompt",
-               forced: list[str] | None = None) -> Decision:
+    def decide(
+        self, scores: Scores, age_band: str = "adult", *, stage: str = "prompt", forced: list[str] | None = None
+    ) -> Decision:
         """``forced`` reasons (a failed check, a missing model) send to review at least."""
         outcome = "allow"
         reasons: list[str] = []

@@ -47,25 +47,35 @@ def decode_input_image(data: str) -> bytes:
     try:
         raw = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise Unprocessable("input_image is not valid base64", code="invalid_input_image",
-                            details={"field": "input_image"}) from None
+        raise Unprocessable(
+            "input_image is not valid base64", code="invalid_input_image", details={"field": "input_image"}
+        ) from None
     if len(raw) > MAX_IMAGE_BYTES:
-        raise PayloadTooLarge(f"input_image is {len(raw)} bytes; the limit is {MAX_IMAGE_BYTES}",
-                              code="input_image_too_large", details={"field": "input_image"})
+        raise PayloadTooLarge(
+            f"input_image is {len(raw)} bytes; the limit is {MAX_IMAGE_BYTES}",
+            code="input_image_too_large",
+            details={"field": "input_image"},
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(raw)) as img:
                 w, h = img.size
                 if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:
-                    raise PayloadTooLarge(f"input_image is {w}x{h}; the limit is {MAX_IMAGE_SIDE} per side",
-                                          code="input_image_too_large", details={"field": "input_image"})
+                    raise PayloadTooLarge(
+                        f"input_image is {w}x{h}; the limit is {MAX_IMAGE_SIDE} per side",
+                        code="input_image_too_large",
+                        details={"field": "input_image"},
+                    )
                 img.convert("RGB").load()
     except PayloadTooLarge:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is the client's bad image
-        raise Unprocessable(f"input_image is not a decodable image ({type(exc).__name__})",
-                            code="invalid_input_image", details={"field": "input_image"}) from None
+        raise Unprocessable(
+            f"input_image is not a decodable image ({type(exc).__name__})",
+            code="invalid_input_image",
+            details={"field": "input_image"},
+        ) from None
     return raw
 
 
@@ -77,16 +87,27 @@ def default_seed(gen_id: uuid.UUID) -> int:
     return int.from_bytes(gen_id.bytes[:6], "big")
 
 
-async def _refuse(services: Services, principal: Principal, code: str, message: str,
-                  decision: Decision | None = None, details: dict | None = None) -> Forbidden:
+async def _refuse(
+    services: Services,
+    principal: Principal,
+    code: str,
+    message: str,
+    decision: Decision | None = None,
+    details: dict | None = None,
+) -> Forbidden:
     services.metrics.decisions.labels("admission", "block").inc()
     async with services.db.transaction() as conn:
-        await emit(conn, GenerationRefused(
-            tenant_id=str(principal.tenant_id), code=code,
-            reasons=decision.reasons if decision else [message],
-            categories=decision.categories if decision else {},
-            policy_version=services.policy.version,
-        ), subject=str(principal.tenant_id))
+        await emit(
+            conn,
+            GenerationRefused(
+                tenant_id=str(principal.tenant_id),
+                code=code,
+                reasons=decision.reasons if decision else [message],
+                categories=decision.categories if decision else {},
+                policy_version=services.policy.version,
+            ),
+            subject=str(principal.tenant_id),
+        )
     return Forbidden(message, code=code, details=details or {})
 
 
@@ -97,8 +118,9 @@ def classify_prompt(services: Services, text: str, age_band: str) -> Decision:
     return services.policy.decide(scores, age_band, stage="prompt")
 
 
-async def admit(services: Services, principal: Principal, req: GenerationRequest,
-                idempotency_key: str | None) -> Admitted:
+async def admit(
+    services: Services, principal: Principal, req: GenerationRequest, idempotency_key: str | None
+) -> Admitted:
     principal.require("platform")
     if services.limiter is not None:
         ok, wait = services.limiter.allow(principal.tenant_id)
@@ -108,8 +130,11 @@ async def admit(services: Services, principal: Principal, req: GenerationRequest
     rhash = request_hash(req)
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 255:
-            raise Unprocessable("Idempotency-Key must be 1..255 characters", code="invalid_idempotency_key",
-                                details={"header": "Idempotency-Key"})
+            raise Unprocessable(
+                "Idempotency-Key must be 1..255 characters",
+                code="invalid_idempotency_key",
+                details={"header": "Idempotency-Key"},
+            )
         async with services.db.connection() as conn:
             existing = await repo.generation_by_idempotency(conn, principal.tenant_id, idempotency_key)
         if existing is not None:
@@ -117,23 +142,45 @@ async def admit(services: Services, principal: Principal, req: GenerationRequest
     if req.cameos:
         # The cameo registry (consent/) is not built yet: no cameo can have granted anything,
         # so every requested cameo is refused rather than generated without consent.
-        raise await _refuse(services, principal, "cameo_not_granted",
-                            f"cameo {req.cameos[0]!r} does not exist or has not granted user {req.user.id!r}",
-                            details={"cameos": req.cameos})
+        raise await _refuse(
+            services,
+            principal,
+            "cameo_not_granted",
+            f"cameo {req.cameos[0]!r} does not exist or has not granted user {req.user.id!r}",
+            details={"cameos": req.cameos},
+        )
     decision = classify_prompt(services, req.prompt, req.user.age_band)
     services.metrics.decisions.labels("prompt", decision.outcome).inc()
     if decision.outcome == "block":
-        raise await _refuse(services, principal, "prompt_blocked", "the prompt violates the content policy",
-                            decision, details={"categories": decision.categories, "reasons": decision.reasons,
-                                               "policy_version": decision.policy_version})
+        raise await _refuse(
+            services,
+            principal,
+            "prompt_blocked",
+            "the prompt violates the content policy",
+            decision,
+            details={
+                "categories": decision.categories,
+                "reasons": decision.reasons,
+                "policy_version": decision.policy_version,
+            },
+        )
     gen_id = uuid.uuid4()
     row = {
-        "id": gen_id, "tenant_id": principal.tenant_id, "user_id": req.user.id, "age_band": req.user.age_band,
-        "prompt": req.prompt, "cameos": list(req.cameos), "input_image": image, "duration_s": req.duration_s,
-        "resolution": req.resolution, "fps": services.settings.worker.fps,
+        "id": gen_id,
+        "tenant_id": principal.tenant_id,
+        "user_id": req.user.id,
+        "age_band": req.user.age_band,
+        "prompt": req.prompt,
+        "cameos": list(req.cameos),
+        "input_image": image,
+        "duration_s": req.duration_s,
+        "resolution": req.resolution,
+        "fps": services.settings.worker.fps,
         "seed": req.seed if req.seed is not None else default_seed(gen_id),
-        "prompt_decision": msgspec.to_builtins(decision), "idempotency_key": idempotency_key,
-        "request_hash": rhash, "policy_version": services.policy.version,
+        "prompt_decision": msgspec.to_builtins(decision),
+        "idempotency_key": idempotency_key,
+        "request_hash": rhash,
+        "policy_version": services.policy.version,
     }
     try:
         async with services.db.transaction() as conn:
@@ -141,16 +188,28 @@ async def admit(services: Services, principal: Principal, req: GenerationRequest
             if not await repo.bump_daily_usage(conn, principal.tenant_id, req.user.id, limit):
                 raise _QuotaReached(limit)
             await repo.insert_generation(conn, row)
-            await emit(conn, GenerationAdmitted(
-                generation_id=str(gen_id), tenant_id=str(principal.tenant_id), status="queued",
-                outcome=decision.outcome, reasons=decision.reasons, categories=decision.categories,
-                policy_version=decision.policy_version,
-            ), subject=str(gen_id))
+            await emit(
+                conn,
+                GenerationAdmitted(
+                    generation_id=str(gen_id),
+                    tenant_id=str(principal.tenant_id),
+                    status="queued",
+                    outcome=decision.outcome,
+                    reasons=decision.reasons,
+                    categories=decision.categories,
+                    policy_version=decision.policy_version,
+                ),
+                subject=str(gen_id),
+            )
     except _QuotaReached as q:
         code = "teen_limit_reached" if req.user.age_band == "teen" else "daily_limit_reached"
-        raise await _refuse(services, principal, code,
-                            f"user {req.user.id!r} reached the daily limit of {q.limit} generations",
-                            details={"limit": q.limit}) from None
+        raise await _refuse(
+            services,
+            principal,
+            code,
+            f"user {req.user.id!r} reached the daily limit of {q.limit} generations",
+            details={"limit": q.limit},
+        ) from None
     except asyncpg.UniqueViolationError:
         # A concurrent request with the same Idempotency-Key won the race.
         async with services.db.connection() as conn:
@@ -168,6 +227,9 @@ class _QuotaReached(Exception):
 
 def _replay(existing: asyncpg.Record, rhash: str) -> Admitted:
     if existing["request_hash"] != rhash:
-        raise Conflict("this Idempotency-Key was already used with a different request body",
-                       code="idempotency_key_reused", details={"generation_id": str(existing["id"])})
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request body",
+            code="idempotency_key_reused",
+            details={"generation_id": str(existing["id"])},
+        )
     return Admitted(existing["id"], existing["status"], False)

@@ -29,15 +29,29 @@ from .worker import Worker
 
 log = logging.getLogger("provgate.app")
 
-HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-              422: "unprocessable", 429: "rate_limited", 503: "unavailable"}
+HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> Response[ErrorResponse]:
-    return Response(ErrorResponse(error=ErrorBody(code=code, message=message, details=details or {})),
-                    status_code=status, headers=headers)
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> Response[ErrorResponse]:
+    return Response(
+        ErrorResponse(error=ErrorBody(code=code, message=message, details=details or {})),
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _provgate_error(_: Request, exc: ProvgateError) -> Response[ErrorResponse]:
@@ -117,12 +131,17 @@ class MetricsMiddleware:
             if services is not None:
                 handler = scope.get("route_handler")
                 route = next(iter(handler.paths)) if handler is not None else "unmatched"
-                services.metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
+                services.metrics.requests.labels(scope.get("method", "-"), route, str(status["code"])).inc()
                 services.metrics.request_seconds.labels(route).observe(time.perf_counter() - t0)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None, *,
-               run_worker: bool = True, run_relay: bool = True) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    run_worker: bool = True,
+    run_relay: bool = True,
+) -> Litestar:
     settings = settings or Settings.from_env()
     settings.validate()
     svc = services or Services.build(settings)
@@ -149,9 +168,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = Litestar(
         route_handlers=[
-            generations.create_generation, generations.get_generation, generations.get_content,
-            generations.takedown_generation, reviews.list_reviews, reviews.post_decision,
-            misc.moderate, misc.verify_file, misc.healthz, misc.readyz, misc.metrics,
+            generations.create_generation,
+            generations.get_generation,
+            generations.get_content,
+            generations.takedown_generation,
+            reviews.list_reviews,
+            reviews.post_decision,
+            misc.moderate,
+            misc.verify_file,
+            misc.healthz,
+            misc.readyz,
+            misc.metrics,
         ],
         dependencies={"principal": Provide(authenticate)},
         exception_handlers={
@@ -163,7 +190,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         middleware=[MetricsMiddleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
-            title="provgate", version=__version__, path="/schema",
+            title="provgate",
+            version=__version__,
+            path="/schema",
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
         request_max_body_size=settings.server.max_body_bytes,

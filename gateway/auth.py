@@ -34,8 +34,11 @@ class Principal:
         """Pass if the key has any of ``roles`` (admin has every role)."""
         if "admin" in self.roles or self.roles.intersection(roles):
             return
-        raise Forbidden(f"this API key lacks the role {' or '.join(roles)}", code="role_required",
-                        details={"required": list(roles), "roles": sorted(self.roles)})
+        raise Forbidden(
+            f"this API key lacks the role {' or '.join(roles)}",
+            code="role_required",
+            details={"required": list(roles), "roles": sorted(self.roles)},
+        )
 
     @property
     def actor(self) -> str:
@@ -44,8 +47,9 @@ class Principal:
 
 def parse_bearer(header: str | None) -> str:
     if not header:
-        raise Unauthorized("missing Authorization header; send `Authorization: Bearer <api key>`",
-                           code="missing_api_key")
+        raise Unauthorized(
+            "missing Authorization header; send `Authorization: Bearer <api key>`", code="missing_api_key"
+        )
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:

@@ -55,14 +55,21 @@ class Embedded:
 def _settings(args: argparse.Namespace, *, embedded: Embedded | None = None) -> Settings:
     data_dir = Path(getattr(args, "data_dir", None) or os.environ.get("PROVGATE_DATA_DIR") or DEFAULT_DATA_DIR)
     s = Settings.from_env(data_dir=data_dir)
-    server = replace(s.server, data_dir=data_dir,
-                     host=getattr(args, "host", None) or s.server.host,
-                     port=getattr(args, "port", None) if getattr(args, "port", None) is not None else s.server.port)
+    port_arg = getattr(args, "port", None)
+    server = replace(
+        s.server,
+        data_dir=data_dir,
+        host=getattr(args, "host", None) or s.server.host,
+        port=int(port_arg) if port_arg is not None else s.server.port,
+    )
     s = replace(s, server=server)
     if embedded is not None:
         url, bootstrap = embedded.start()
-        s = replace(s, database=replace(s.database, url=s.database.url or url),
-                    kafka=replace(s.kafka, bootstrap=s.kafka.bootstrap or bootstrap))
+        s = replace(
+            s,
+            database=replace(s.database, url=s.database.url or url),
+            kafka=replace(s.kafka, bootstrap=s.kafka.bootstrap or bootstrap),
+        )
     return s
 
 
@@ -75,8 +82,10 @@ def _db_settings(args: argparse.Namespace) -> tuple[Settings, Embedded | None]:
         emb = Embedded(s.server.data_dir, kafka=False)
         url, _ = emb.start()
         return replace(s, database=replace(s.database, url=url)), emb
-    raise ConfigError("PROVGATE_DATABASE_URL is not set and there is no embedded database under "
-                      f"{s.server.data_dir}; run `provgate serve --embedded` first")
+    raise ConfigError(
+        "PROVGATE_DATABASE_URL is not set and there is no embedded database under "
+        f"{s.server.data_dir}; run `provgate serve --embedded` first"
+    )
 
 
 # -- tenants ---------------------------------------------------------------------------------
@@ -121,8 +130,10 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     s = _settings(args)
     existed = (s.provenance.keys_dir / "root.pem").is_file()
     paths = init_dev_keys(s.provenance.keys_dir, force=args.force)
-    _print(("kept existing" if existed and not args.force else "created") + f" dev signing chain in {paths.directory}",
-           f"trust anchor: {paths.root}")
+    _print(
+        ("kept existing" if existed and not args.force else "created") + f" dev signing chain in {paths.directory}",
+        f"trust anchor: {paths.root}",
+    )
     return 0
 
 
@@ -133,8 +144,9 @@ async def _serve(s: Settings, *, banner: list[str], run_worker: bool = True) -> 
     from .app import create_app
 
     app = create_app(s, run_worker=run_worker)
-    config = uvicorn.Config(app, host=s.server.host, port=s.server.port, log_level="warning",
-                            lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app, host=s.server.host, port=s.server.port, log_level="warning", lifespan="on", access_log=False
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
@@ -162,8 +174,9 @@ def _dev_key(s: Settings) -> tuple[str, bool]:
 def cmd_serve(args: argparse.Namespace) -> int:
     from provenance.keys import init_dev_keys
 
-    logging.basicConfig(level=os.environ.get("PROVGATE_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("PROVGATE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     emb = None
     if args.embedded:
         data_dir = Path(args.data_dir or os.environ.get("PROVGATE_DATA_DIR") or DEFAULT_DATA_DIR)
@@ -183,14 +196,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             async def _migrate() -> None:
                 async with Database(s.database.url, min_size=1, max_size=1):
                     pass
+
             asyncio.run(_migrate())
             key, created = _dev_key(s)
             if created:
                 banner.append(f"PROVGATE_API_KEY={key}")
             host = s.server.host
             port = s.server.port
-            body = json.dumps({"prompt": DEMO_PROMPT, "user": {"id": "demo-user", "age_band": "adult"},
-                               "duration_s": 4, "resolution": "480p"})
+            body = json.dumps(
+                {
+                    "prompt": DEMO_PROMPT,
+                    "user": {"id": "demo-user", "age_band": "adult"},
+                    "duration_s": 4,
+                    "resolution": "480p",
+                }
+            )
             banner += [
                 f"# dev API key (also in {s.server.data_dir / 'dev-api-key'}). Try:",
                 f"curl -s -X POST http://{host}:{port}/v1/generations -H 'Authorization: Bearer {key}' "
@@ -275,8 +295,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     url, key = _client_target(args)
     try:
         with open(path, "rb") as fh:
-            r = httpx.post(f"{url}/v1/verify", headers={"Authorization": f"Bearer {key}"},
-                           files={"file": (path.name, fh, "video/mp4")}, timeout=300)
+            r = httpx.post(
+                f"{url}/v1/verify",
+                headers={"Authorization": f"Bearer {key}"},
+                files={"file": (path.name, fh, "video/mp4")},
+                timeout=300,
+            )
     except httpx.HTTPError as exc:
         _err(f"cannot reach provgate at {url}: {exc}")
         return 2
@@ -312,11 +336,16 @@ def cmd_review_tail(args: argparse.Namespace) -> int:
             _err("PROVGATE_KAFKA_BOOTSTRAP is not set and no embedded broker was found")
             return 2
         bootstrap = f"127.0.0.1:{port_file.read_text().strip()}"
-    try:
-        asyncio.run(tail(bootstrap, topic=args.topic, from_beginning=args.from_beginning,
-                         limit=args.limit, timeout_s=args.timeout))
-    except KeyboardInterrupt:
-        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            tail(
+                bootstrap,
+                topic=args.topic,
+                from_beginning=args.from_beginning,
+                limit=args.limit,
+                timeout_s=args.timeout,
+            )
+        )
     return 0
 
 
@@ -325,8 +354,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     url, key = _client_target(args)
     h = {"Authorization": f"Bearer {key}"}
-    body = {"prompt": args.prompt, "user": {"id": "demo-user", "age_band": "adult"},
-            "duration_s": args.duration, "resolution": args.resolution}
+    body = {
+        "prompt": args.prompt,
+        "user": {"id": "demo-user", "age_band": "adult"},
+        "duration_s": args.duration,
+        "resolution": args.resolution,
+    }
     with httpx.Client(base_url=url, headers=h, timeout=60) as c:
         r = c.post("/v1/generations", json=body)
         if r.status_code != 202:
@@ -352,8 +385,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print(f"saved {out} ({out.stat().st_size} bytes)")
         with open(out, "rb") as fh:
             v = c.post("/v1/verify", files={"file": (out.name, fh, "video/mp4")}).json()
-        _print(f"verify: C2PA {v['c2pa']['state']}, watermark {'found' if v['watermark']['found'] else 'missing'}, "
-               f"consistent={v['consistent']}")
+        _print(
+            f"verify: C2PA {v['c2pa']['state']}, watermark {'found' if v['watermark']['found'] else 'missing'}, "
+            f"consistent={v['consistent']}"
+        )
         return 0 if v["consistent"] else 1
 
 

@@ -52,8 +52,12 @@ class Database:
         if self._pool is not None:
             return
         self._pool = await asyncpg.create_pool(
-            self.url, min_size=self.min_size, max_size=self.max_size, init=_init_connection,
-            command_timeout=30, max_inactive_connection_lifetime=60,
+            self.url,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            init=_init_connection,
+            command_timeout=30,
+            max_inactive_connection_lifetime=60,
         )
         await self.migrate()
 
@@ -94,8 +98,11 @@ class Database:
 
     async def migrate(self) -> None:
         files = sorted(
-            (f for f in importlib.resources.files("gateway").joinpath("migrations").iterdir()
-             if f.name.endswith(".sql")),
+            (
+                f
+                for f in importlib.resources.files("gateway").joinpath("migrations").iterdir()
+                if f.name.endswith(".sql")
+            ),
             key=lambda f: f.name,
         )
         async with self.pool.acquire() as conn:
@@ -113,8 +120,9 @@ class Database:
                         continue
                     async with conn.transaction():
                         await conn.execute(f.read_text("utf-8"))
-                        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                           int(m.group(1)), f.name)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", int(m.group(1)), f.name
+                        )
                     log.info("applied migration %s", f.name)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(724301)")

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("provgate.embedded")
 
@@ -73,7 +74,8 @@ def _ensure_system_user() -> pwd.struct_passwd:
     except KeyError:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         return pwd.getpwnam(PG_SYSTEM_USER)
 
@@ -101,15 +103,21 @@ class EmbeddedPostgres:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{PG_DB}"
 
     def _run(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if self._as_root:
             user = _ensure_system_user()
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
         return subprocess.run(
-            [str(_pg_bin() / args[0]), *args[1:]], check=check, capture_output=True, text=True,
-            timeout=timeout, env=env, cwd="/", **kwargs,  # type: ignore[arg-type]
+            [str(_pg_bin() / args[0]), *args[1:]],
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd="/",
+            **kwargs,  # type: ignore[arg-type]
         )
 
     def _prepare(self) -> None:
@@ -128,8 +136,17 @@ class EmbeddedPostgres:
         self._prepare()
         if not (self.pgdata / "PG_VERSION").is_file():
             log.info("initialising Postgres cluster in %s", self.pgdata)
-            res = self._run("initdb", "-D", str(self.pgdata), "-U", PG_USER, "--auth=trust",
-                            "--encoding=UTF8", "--no-instructions", check=False)
+            res = self._run(
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                PG_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+                check=False,
+            )
             if res.returncode != 0:
                 raise EmbeddedError(f"initdb failed: {res.stderr.strip() or res.stdout.strip()}")
         if not self.running():
@@ -137,8 +154,21 @@ class EmbeddedPostgres:
             if stale.exists():
                 stale.unlink()
             opts = f"-p {self.port} -h 127.0.0.1 -k {self.root} -c max_connections=200"
-            res = self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.root / "postgres.log"),
-                            "-o", opts, "-w", "-t", "60", "start", check=False, timeout=90)
+            res = self._run(
+                "pg_ctl",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.root / "postgres.log"),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+                check=False,
+                timeout=90,
+            )
             if res.returncode != 0:
                 tail = (self.root / "postgres.log").read_text(errors="replace")[-2000:]
                 raise EmbeddedError(f"Postgres did not start: {res.stderr.strip()}\n{tail}")
@@ -165,8 +195,18 @@ class EmbeddedPostgres:
         return self._run("pg_ctl", "-D", str(self.pgdata), "status", check=False).returncode == 0
 
     def restart(self) -> None:
-        self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "restart",
-                  "-l", str(self.root / "postgres.log"), timeout=90)
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-m",
+            "fast",
+            "-w",
+            "restart",
+            "-l",
+            str(self.root / "postgres.log"),
+            timeout=90,
+        )
 
     def stop(self) -> None:
         if self.running():
@@ -207,9 +247,19 @@ class EmbeddedKafka:
         logfile = open(self.root / "tansu.log", "ab")  # noqa: SIM115 - owned by the child
         try:
             self._proc = subprocess.Popen(
-                [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
-                stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    tansu_binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         finally:

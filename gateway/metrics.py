@@ -12,12 +12,15 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("provgate_http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
-        self.request_seconds = Histogram("provgate_http_request_seconds", "HTTP request latency", ["route"],
-                                         buckets=STAGE_BUCKETS, registry=r)
-        self.stage_seconds = Histogram("provgate_stage_seconds", "Pipeline stage latency", ["stage"],
-                                       buckets=STAGE_BUCKETS, registry=r)
-        self.decisions = Counter("provgate_decisions", "Decisions by stage and outcome", ["stage", "outcome"],
-                                 registry=r)
+        self.request_seconds = Histogram(
+            "provgate_http_request_seconds", "HTTP request latency", ["route"], buckets=STAGE_BUCKETS, registry=r
+        )
+        self.stage_seconds = Histogram(
+            "provgate_stage_seconds", "Pipeline stage latency", ["stage"], buckets=STAGE_BUCKETS, registry=r
+        )
+        self.decisions = Counter(
+            "provgate_decisions", "Decisions by stage and outcome", ["stage", "outcome"], registry=r
+        )
         self.queue_depth = Gauge("provgate_queue_depth", "Generations by non-final status", ["status"], registry=r)
         self.outbox_pending = Gauge("provgate_outbox_pending", "Events not yet relayed", registry=r)
         self.outbox_lag = Gauge("provgate_outbox_lag_seconds", "Age of the oldest unrelayed event", registry=r)

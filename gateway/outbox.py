@@ -10,13 +10,20 @@ import asyncpg
 from schemas.events import SOURCE, TOPIC_AUDIT, TOPIC_REVIEW, _Data, encode_data, event_type
 
 
-async def emit(conn: asyncpg.Connection, data: _Data, *, subject: str, topic: str = TOPIC_AUDIT,
-               key: str | None = None) -> uuid.UUID:
+async def emit(
+    conn: asyncpg.Connection, data: _Data, *, subject: str, topic: str = TOPIC_AUDIT, key: str | None = None
+) -> uuid.UUID:
     ce_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO outbox (topic, key, ce_id, ce_type, ce_source, ce_subject, data) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        topic, key or subject, ce_id, event_type(data), SOURCE, subject, encode_data(data),
+        topic,
+        key or subject,
+        ce_id,
+        event_type(data),
+        SOURCE,
+        subject,
+        encode_data(data),
     )
     return ce_id
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,8 +69,9 @@ def combine(*decisions: Decision) -> Decision:
         for k, v in d.categories.items():
             cats[k] = max(cats.get(k, 0.0), v)
     reasons = [f"{d.stage}: {r}" for d in decisions for r in d.reasons]
-    return Decision(outcome=worst.outcome, reasons=reasons, categories=cats,
-                    policy_version=worst.policy_version, stage=worst.stage)
+    return Decision(
+        outcome=worst.outcome, reasons=reasons, categories=cats, policy_version=worst.policy_version, stage=worst.stage
+    )
 
 
 def review_priority(decision: Decision) -> int:
@@ -142,14 +143,25 @@ def _label_text(services: Services, row: asyncpg.Record) -> str:
     return f"{services.settings.provenance.label} · AI-generated · @{row['user_id']}"
 
 
-async def process(services: Services, job: Job, *, guard: Callable[[], Awaitable[None]] | None = None
-                  ) -> dict[str, float]:
+def mark_frames(services: Services, frames: np.ndarray, fps: float, payload: int, label: str) -> None:
+    """Invisible watermark first (it must not be disturbed by the label), then the visible label."""
+    services.watermark.embed(frames, payload)
+    draw_label(frames, label, fps)
+
+
+async def process(
+    services: Services, job: Job, *, guard: Callable[[], Awaitable[None]] | None = None
+) -> dict[str, float]:
     """Run every stage for ``job``; returns per-stage timings. Raises LeaseLost / JobFailed."""
     row = job.row
     timings: dict[str, float] = {}
     spec = GenerationSpec(
-        prompt=row["prompt"], seed=int(row["seed"]), duration_s=float(row["duration_s"]),
-        resolution=row["resolution"], fps=int(row["fps"]), input_image=_input_image(row["input_image"]),
+        prompt=row["prompt"],
+        seed=int(row["seed"]),
+        duration_s=float(row["duration_s"]),
+        resolution=row["resolution"],
+        fps=int(row["fps"]),
+        input_image=_input_image(row["input_image"]),
     )
     with _timed(services, "generate", timings):
         try:
@@ -162,8 +174,9 @@ async def process(services: Services, job: Job, *, guard: Callable[[], Awaitable
         raise LeaseLost()
     texts = [*media.scene_text, *([media.transcript] if media.transcript else [])]
     with _timed(services, "check", timings):
-        check = await services.run_blocking(services.output_checker.check, media.frames, media.fps,
-                                            age_band=row["age_band"], texts=texts)
+        check = await services.run_blocking(
+            services.output_checker.check, media.frames, media.fps, age_band=row["age_band"], texts=texts
+        )
     services.metrics.decisions.labels("output", check.decision.outcome).inc()
     prompt_decision = msgspec.convert(row["prompt_decision"], Decision) if row["prompt_decision"] else None
     decision = combine(*(d for d in (prompt_decision, check.decision) if d is not None))
@@ -173,10 +186,7 @@ async def process(services: Services, job: Job, *, guard: Callable[[], Awaitable
         return timings
     payload = await _allocate_payload(services, job)
     with _timed(services, "mark", timings):
-        def mark() -> None:
-            services.watermark.embed(media.frames, payload)
-            draw_label(media.frames, _label_text(services, row), media.fps)
-        await services.run_blocking(mark)
+        await services.run_blocking(mark_frames, services, media.frames, media.fps, payload, _label_text(services, row))
     out_dir = services.settings.server.artifacts_dir / str(job.tenant_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     unsigned = out_dir / f".{job.id}.{job.attempt}.unsigned.mp4"
@@ -188,15 +198,23 @@ async def process(services: Services, job: Job, *, guard: Callable[[], Awaitable
         if job.cancelled():
             raise LeaseLost()
         assertion = ProvgateAssertion(
-            generation_id=str(job.id), policy_version=decision.policy_version,
-            checks=[CheckOutcome(stage=d.stage, outcome=d.outcome, categories=sorted(d.categories))
-                    for d in (prompt_decision, check.decision) if d is not None],
-            generator=services.generator.model, watermark_algorithm=services.watermark.algorithm,
+            generation_id=str(job.id),
+            policy_version=decision.policy_version,
+            checks=[
+                CheckOutcome(stage=d.stage, outcome=d.outcome, categories=sorted(d.categories))
+                for d in (prompt_decision, check.decision)
+                if d is not None
+            ],
+            generator=services.generator.model,
+            watermark_algorithm=services.watermark.algorithm,
             provgate_version=__version__,
         )
         manifest = provenance_registry.build_manifest(
-            title=f"{job.id}.mp4", generator_model=services.generator.model, provgate_version=__version__,
-            watermark_algorithm=services.watermark.algorithm, watermark_payload=payload,
+            title=f"{job.id}.mp4",
+            generator_model=services.generator.model,
+            provgate_version=__version__,
+            watermark_algorithm=services.watermark.algorithm,
+            watermark_payload=payload,
             provgate_assertion=msgspec.to_builtins(assertion),
         )
         with _timed(services, "sign", timings):
@@ -208,8 +226,10 @@ async def process(services: Services, job: Job, *, guard: Callable[[], Awaitable
         unsigned.unlink(missing_ok=True)
     with _timed(services, "store", timings):
         artifact = {
-            "path": str(final), "sha256": await services.run_blocking(_sha256, final),
-            "bytes": final.stat().st_size, "manifest": {"payload": payload, "generator": services.generator.model},
+            "path": str(final),
+            "sha256": await services.run_blocking(_sha256, final),
+            "bytes": final.stat().st_size,
+            "manifest": {"payload": payload, "generator": services.generator.model},
         }
         status = "succeeded" if decision.outcome == "allow" else "under_review"
         try:
@@ -220,28 +240,56 @@ async def process(services: Services, job: Job, *, guard: Callable[[], Awaitable
     return timings
 
 
-async def finish(services: Services, job: Job, status: str, decision: Decision | None, *,
-                 error: dict[str, Any] | None = None, artifact: dict[str, Any] | None = None) -> None:
+async def finish(
+    services: Services,
+    job: Job,
+    status: str,
+    decision: Decision | None,
+    *,
+    error: dict[str, Any] | None = None,
+    artifact: dict[str, Any] | None = None,
+) -> None:
     """Final state + its events in one transaction, only while this worker holds the lease."""
     d = msgspec.to_builtins(decision) if decision else None
     async with services.db.transaction() as conn:
         if await repo.lock_own_job(conn, job.id, job.owner) is None:
             raise LeaseLost()
         await repo.finish_job(conn, job.id, status=status, decision=d, error=error, artifact=artifact)
-        await emit_status(conn, job.id, job.tenant_id, status, decision, attempt=job.attempt,
-                          sha256=(artifact or {}).get("sha256", ""), error_code=(error or {}).get("code", ""))
+        await emit_status(
+            conn,
+            job.id,
+            job.tenant_id,
+            status,
+            decision,
+            attempt=job.attempt,
+            sha256=(artifact or {}).get("sha256", ""),
+            error_code=(error or {}).get("code", ""),
+        )
         if status == "under_review" and decision is not None:
             await request_review(conn, job.id, job.tenant_id, decision)
     services.metrics.jobs.labels(status).inc()
 
 
-async def emit_status(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID, status: str,
-                      decision: Decision | None, *, attempt: int = 0, sha256: str = "", error_code: str = "",
-                      requested_by: str = "") -> None:
+async def emit_status(
+    conn: asyncpg.Connection,
+    gen_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    status: str,
+    decision: Decision | None,
+    *,
+    attempt: int = 0,
+    sha256: str = "",
+    error_code: str = "",
+    requested_by: str = "",
+) -> None:
     cls = STATUS_EVENT[status]
     kwargs: dict[str, Any] = {
-        "generation_id": str(gen_id), "tenant_id": str(tenant_id), "status": status, "attempt": attempt,
-        "outcome": decision.outcome if decision else None, "reasons": decision.reasons if decision else [],
+        "generation_id": str(gen_id),
+        "tenant_id": str(tenant_id),
+        "status": status,
+        "attempt": attempt,
+        "outcome": decision.outcome if decision else None,
+        "reasons": decision.reasons if decision else [],
         "categories": decision.categories if decision else {},
         "policy_version": decision.policy_version if decision else "",
     }
@@ -257,15 +305,32 @@ async def emit_status(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uu
 async def request_review(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID, decision: Decision) -> None:
     review_id = uuid.uuid4()
     priority = review_priority(decision)
-    deadline = datetime.now(timezone.utc) + timedelta(hours=1 if priority <= 1 else 24)
-    await repo.insert_review(conn, {
-        "id": review_id, "tenant_id": tenant_id, "generation_id": gen_id, "priority": priority,
-        "categories": decision.categories, "reasons": decision.reasons, "deadline": deadline,
-    })
-    await emit_review(conn, ReviewRequested(
-        review_id=str(review_id), generation_id=str(gen_id), tenant_id=str(tenant_id), priority=priority,
-        categories=decision.categories, reasons=decision.reasons, deadline=deadline,
-    ), subject=str(gen_id))
+    deadline = datetime.now(UTC) + timedelta(hours=1 if priority <= 1 else 24)
+    await repo.insert_review(
+        conn,
+        {
+            "id": review_id,
+            "tenant_id": tenant_id,
+            "generation_id": gen_id,
+            "priority": priority,
+            "categories": decision.categories,
+            "reasons": decision.reasons,
+            "deadline": deadline,
+        },
+    )
+    await emit_review(
+        conn,
+        ReviewRequested(
+            review_id=str(review_id),
+            generation_id=str(gen_id),
+            tenant_id=str(tenant_id),
+            priority=priority,
+            categories=decision.categories,
+            reasons=decision.reasons,
+            deadline=deadline,
+        ),
+        subject=str(gen_id),
+    )
 
 
 def cleanup_stale_unsigned(artifacts_dir: Path, older_than_s: float = 3600) -> None:
@@ -279,5 +344,3 @@ def cleanup_stale_unsigned(artifacts_dir: Path, older_than_s: float = 3600) -> N
                 os.unlink(path)
         except OSError:
             pass
-
-

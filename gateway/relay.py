@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -23,15 +24,14 @@ from .services import Services
 log = logging.getLogger("provgate.relay")
 
 
-def ce_headers(row: object) -> list[tuple[str, bytes]]:
-    r = row  # asyncpg.Record
+def ce_headers(r: asyncpg.Record) -> list[tuple[str, bytes]]:
     return [
         ("ce_specversion", SPEC_VERSION.encode()),
-        ("ce_id", str(r["ce_id"]).encode()),  # type: ignore[index]
-        ("ce_type", r["ce_type"].encode()),  # type: ignore[index]
-        ("ce_source", r["ce_source"].encode()),  # type: ignore[index]
-        ("ce_subject", r["ce_subject"].encode()),  # type: ignore[index]
-        ("ce_time", r["ce_time"].isoformat().encode()),  # type: ignore[index]
+        ("ce_id", str(r["ce_id"]).encode()),
+        ("ce_type", r["ce_type"].encode()),
+        ("ce_source", r["ce_source"].encode()),
+        ("ce_subject", r["ce_subject"].encode()),
+        ("ce_time", r["ce_time"].isoformat().encode()),
         ("content-type", b"application/json"),
     ]
 
@@ -62,9 +62,13 @@ class Relay:
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap, client_id=self.settings.client_id,
+                bootstrap_servers=self.settings.bootstrap,
+                client_id=self.settings.client_id,
                 enable_idempotence=False,  # tansu rejects InitProducerId v0; ce_id de-duplicates instead
-                acks="all", request_timeout_ms=5000, retry_backoff_ms=200, linger_ms=5,
+                acks="all",
+                request_timeout_ms=5000,
+                retry_backoff_ms=200,
+                linger_ms=5,
             )
             try:
                 await producer.start()
@@ -93,7 +97,7 @@ class Relay:
                     await asyncio.sleep(self.settings.relay_interval_s)
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("relay: Kafka unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
                 await self._close_producer()
                 await asyncio.sleep(backoff)

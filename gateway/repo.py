@@ -19,17 +19,24 @@ GEN_COLUMNS = (
 async def create_tenant(conn: asyncpg.Connection, name: str) -> uuid.UUID:
     row = await conn.fetchrow(
         "INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
-        "RETURNING id", uuid.uuid4(), name,
+        "RETURNING id",
+        uuid.uuid4(),
+        name,
     )
     return row["id"]
 
 
-async def create_key(conn: asyncpg.Connection, tenant_id: uuid.UUID, key_hash: bytes, prefix: str,
-                     roles: list[str]) -> uuid.UUID:
+async def create_key(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, key_hash: bytes, prefix: str, roles: list[str]
+) -> uuid.UUID:
     key_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, roles) VALUES ($1, $2, $3, $4, $5)",
-        key_id, tenant_id, key_hash, prefix, roles,
+        key_id,
+        tenant_id,
+        key_hash,
+        prefix,
+        roles,
     )
     return key_id
 
@@ -37,7 +44,8 @@ async def create_key(conn: asyncpg.Connection, tenant_id: uuid.UUID, key_hash: b
 async def principal_row(conn: asyncpg.Connection, key_hash: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT k.id AS key_id, k.roles, t.id AS tenant_id, t.name AS tenant_name FROM api_keys k "
-        "JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL", key_hash,
+        "JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        key_hash,
     )
 
 
@@ -47,9 +55,21 @@ async def insert_generation(conn: asyncpg.Connection, g: dict[str, Any]) -> None
         "INSERT INTO generations (id, tenant_id, user_id, age_band, prompt, cameos, input_image, duration_s, "
         "resolution, fps, seed, status, prompt_decision, idempotency_key, request_hash, policy_version) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15)",
-        g["id"], g["tenant_id"], g["user_id"], g["age_band"], g["prompt"], g["cameos"], g["input_image"],
-        g["duration_s"], g["resolution"], g["fps"], g["seed"], g["prompt_decision"], g["idempotency_key"],
-        g["request_hash"], g["policy_version"],
+        g["id"],
+        g["tenant_id"],
+        g["user_id"],
+        g["age_band"],
+        g["prompt"],
+        g["cameos"],
+        g["input_image"],
+        g["duration_s"],
+        g["resolution"],
+        g["fps"],
+        g["seed"],
+        g["prompt_decision"],
+        g["idempotency_key"],
+        g["request_hash"],
+        g["policy_version"],
     )
 
 
@@ -59,7 +79,9 @@ async def generation_by_idempotency(conn: asyncpg.Connection, tenant_id: uuid.UU
     )
 
 
-async def get_generation(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID | None) -> asyncpg.Record | None:
+async def get_generation(
+    conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID | None
+) -> asyncpg.Record | None:
     if tenant_id is None:
         return await conn.fetchrow(f"SELECT {GEN_COLUMNS} FROM generations WHERE id = $1", gen_id)
     return await conn.fetchrow(
@@ -76,7 +98,10 @@ async def bump_daily_usage(conn: asyncpg.Connection, tenant_id: uuid.UUID, user_
     row = await conn.fetchrow(
         "INSERT INTO daily_usage (tenant_id, user_id, day, count) VALUES ($1, $2, current_date, 1) "
         "ON CONFLICT (tenant_id, user_id, day) DO UPDATE SET count = daily_usage.count + 1 "
-        "WHERE daily_usage.count < $3 RETURNING count", tenant_id, user_id, limit,
+        "WHERE daily_usage.count < $3 RETURNING count",
+        tenant_id,
+        user_id,
+        limit,
     )
     return row is not None
 
@@ -109,14 +134,19 @@ async def claim_job(conn: asyncpg.Connection, owner: str, lease_s: float, max_at
         )
         RETURNING {GEN_COLUMNS}, input_image
         """,
-        owner, lease_s, max_attempts,
+        owner,
+        lease_s,
+        max_attempts,
     )
 
 
 async def extend_lease(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str, lease_s: float) -> bool:
     res = await conn.execute(
         "UPDATE generations SET lease_expires_at = now() + make_interval(secs => $3) "
-        "WHERE id = $1 AND lease_owner = $2 AND status = 'running'", gen_id, owner, lease_s,
+        "WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        gen_id,
+        owner,
+        lease_s,
     )
     return res.endswith(" 1")
 
@@ -125,7 +155,9 @@ async def lock_own_job(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str) 
     """Lock the row if this worker still holds it; inside the finishing transaction."""
     return await conn.fetchrow(
         "SELECT id, tenant_id, attempts FROM generations WHERE id = $1 AND lease_owner = $2 AND status = 'running' "
-        "FOR UPDATE", gen_id, owner,
+        "FOR UPDATE",
+        gen_id,
+        owner,
     )
 
 
@@ -138,14 +170,27 @@ async def set_payload(conn: asyncpg.Connection, gen_id: uuid.UUID, payload: int)
         return False
 
 
-async def finish_job(conn: asyncpg.Connection, gen_id: uuid.UUID, *, status: str, decision: dict | None,
-                     error: dict | None = None, artifact: dict | None = None) -> None:
+async def finish_job(
+    conn: asyncpg.Connection,
+    gen_id: uuid.UUID,
+    *,
+    status: str,
+    decision: dict | None,
+    error: dict | None = None,
+    artifact: dict | None = None,
+) -> None:
     artifact = artifact or {}
     await conn.execute(
         "UPDATE generations SET status = $2, decision = $3, error = $4, artifact_path = $5, artifact_sha256 = $6, "
         "artifact_bytes = $7, manifest = $8, lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
         "finished_at = now(), released_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE NULL END WHERE id = $1",
-        gen_id, status, decision, error, artifact.get("path"), artifact.get("sha256"), artifact.get("bytes"),
+        gen_id,
+        status,
+        decision,
+        error,
+        artifact.get("path"),
+        artifact.get("sha256"),
+        artifact.get("bytes"),
         artifact.get("manifest"),
     )
 
@@ -153,7 +198,10 @@ async def finish_job(conn: asyncpg.Connection, gen_id: uuid.UUID, *, status: str
 async def requeue_job(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str, error: dict) -> bool:
     res = await conn.execute(
         "UPDATE generations SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, error = $3, "
-        "updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'running'", gen_id, owner, error,
+        "updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        gen_id,
+        owner,
+        error,
     )
     return res.endswith(" 1")
 
@@ -161,7 +209,10 @@ async def requeue_job(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str, e
 async def set_status(conn: asyncpg.Connection, gen_id: uuid.UUID, status: str, *, release: bool = False) -> None:
     await conn.execute(
         "UPDATE generations SET status = $2, updated_at = now(), lease_owner = NULL, "
-        "released_at = CASE WHEN $3 THEN now() ELSE released_at END WHERE id = $1", gen_id, status, release,
+        "released_at = CASE WHEN $3 THEN now() ELSE released_at END WHERE id = $1",
+        gen_id,
+        status,
+        release,
     )
 
 
@@ -178,18 +229,29 @@ async def insert_review(conn: asyncpg.Connection, r: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO reviews (id, tenant_id, generation_id, priority, categories, reasons, deadline) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        r["id"], r["tenant_id"], r["generation_id"], r["priority"], r["categories"], r["reasons"], r["deadline"],
+        r["id"],
+        r["tenant_id"],
+        r["generation_id"],
+        r["priority"],
+        r["categories"],
+        r["reasons"],
+        r["deadline"],
     )
 
 
-REVIEW_COLUMNS = ("id, generation_id, status, priority, categories, reasons, created_at, deadline, decision, notes, "
-                  "reviewer, decided_at, tenant_id")
+REVIEW_COLUMNS = (
+    "id, generation_id, status, priority, categories, reasons, created_at, deadline, decision, notes, "
+    "reviewer, decided_at, tenant_id"
+)
 
 
 async def list_reviews(conn: asyncpg.Connection, tenant_id: uuid.UUID, status: str, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE tenant_id = $1 AND status = $2 "
-        "ORDER BY priority, created_at LIMIT $3", tenant_id, status, limit,
+        "ORDER BY priority, created_at LIMIT $3",
+        tenant_id,
+        status,
+        limit,
     )
 
 
@@ -199,17 +261,26 @@ async def lock_review(conn: asyncpg.Connection, review_id: uuid.UUID, tenant_id:
     )
 
 
-async def decide_review(conn: asyncpg.Connection, review_id: uuid.UUID, decision: str, notes: str, reviewer: str) -> None:
+async def decide_review(
+    conn: asyncpg.Connection, review_id: uuid.UUID, decision: str, notes: str, reviewer: str
+) -> None:
     await conn.execute(
         "UPDATE reviews SET status = 'decided', decision = $2, notes = $3, reviewer = $4, decided_at = now() "
-        "WHERE id = $1", review_id, decision, notes, reviewer,
+        "WHERE id = $1",
+        review_id,
+        decision,
+        notes,
+        reviewer,
     )
 
 
 async def close_open_reviews(conn: asyncpg.Connection, gen_id: uuid.UUID, reviewer: str, notes: str) -> None:
     await conn.execute(
         "UPDATE reviews SET status = 'decided', decision = 'reject', notes = $3, reviewer = $2, decided_at = now() "
-        "WHERE generation_id = $1 AND status = 'open'", gen_id, reviewer, notes,
+        "WHERE generation_id = $1 AND status = 'open'",
+        gen_id,
+        reviewer,
+        notes,
     )
 
 
@@ -217,7 +288,8 @@ async def close_open_reviews(conn: asyncpg.Connection, gen_id: uuid.UUID, review
 async def pending_events(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, topic, key, ce_id, ce_type, ce_source, ce_subject, ce_time, data FROM outbox "
-        "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit,
+        "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
     )
 
 

@@ -32,9 +32,13 @@ def render(console: Console, headers: dict[str, str], value: bytes) -> None:
 async def tail(bootstrap: str, *, topic: str, from_beginning: bool, limit: int = 0, timeout_s: float = 0) -> int:
     console = Console()
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"provgate-tail-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
-        session_timeout_ms=6000, heartbeat_interval_ms=1000,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"provgate-tail-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
     )
     await consumer.start()
     seen = 0

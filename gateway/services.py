@@ -56,15 +56,17 @@ class Services:
         """Build from settings; keyword arguments replace a component (tests, embedding apps)."""
         policy = replace.pop("policy", None) or Policy()
         prompt = replace.pop("prompt_classifiers", None) or [
-            classifier_registry.prompt_classifier(n) for n in settings.classifiers.prompt]
+            classifier_registry.prompt_classifier(n) for n in settings.classifiers.prompt
+        ]
         frames = replace.pop("frame_classifiers", None)
         if frames is None:
             frames = [classifier_registry.frame_classifier(n) for n in settings.classifiers.frames]
         p = settings.provenance
         parts: dict[str, Any] = {
             "settings": settings,
-            "db": Database(settings.database.url, min_size=settings.database.pool_min,
-                           max_size=settings.database.pool_max),
+            "db": Database(
+                settings.database.url, min_size=settings.database.pool_min, max_size=settings.database.pool_max
+            ),
             "policy": policy,
             "prompt_classifiers": prompt,
             "frame_classifiers": frames,

@@ -178,8 +178,15 @@ class Settings:
             raise ConfigError(f"{PREFIX}TSA_URL must be an http(s) URL")
         if wm_key and len(provenance.watermark_key) < 16:
             raise ConfigError(f"{PREFIX}WATERMARK_KEY must be at least 16 bytes of hex")
-        settings = cls(server=server, database=db, kafka=kafka, worker=worker, classifiers=classifiers,
-                       provenance=provenance, generator=_get(env, "GENERATOR", "procedural") or "procedural")
+        settings = cls(
+            server=server,
+            database=db,
+            kafka=kafka,
+            worker=worker,
+            classifiers=classifiers,
+            provenance=provenance,
+            generator=_get(env, "GENERATOR", "procedural") or "procedural",
+        )
         return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
 
     def validate(self) -> None:

@@ -31,15 +31,20 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
         tmp.flush()
         report = services.reader.read(Path(tmp.name))
         assertion = report.assertions.get(PROVGATE_ASSERTION) or {}
-        c2pa = C2paReport(state=report.state, signer=report.signer,  # type: ignore[arg-type]
-                          generation_id=assertion.get("generation_id"), codes=report.codes)
+        c2pa = C2paReport(
+            state=report.state,  # type: ignore[arg-type]
+            signer=report.signer,  # type: ignore[arg-type]
+            generation_id=assertion.get("generation_id"),
+            codes=report.codes,
+        )
         try:
             frames, fps = decode_frames(Path(tmp.name), max_frames=int(WATERMARK_SECONDS * 24))
         except MediaError as exc:
             unreadable = report.state == "Missing" or any(c.startswith("read.error") for c in report.codes)
             if unreadable:
-                raise Unprocessable(f"the file is not a video provgate can read: {exc}", code="invalid_media",
-                                    details={"field": "file"}) from None
+                raise Unprocessable(
+                    f"the file is not a video provgate can read: {exc}", code="invalid_media", details={"field": "file"}
+                ) from None
             return c2pa, WatermarkReport(found=False), None
     det = services.watermark.detect(frames)
     wm = WatermarkReport(found=det.found, algorithm=services.watermark.algorithm)
@@ -49,16 +54,24 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
 def _record(row: asyncpg.Record) -> VerifyRecord:
     decision = row["decision"] or {}
     return VerifyRecord(
-        generation_id=str(row["id"]), status=row["status"], created_at=row["created_at"],
-        released_at=row["released_at"], policy_version=row["policy_version"], outcome=decision.get("outcome"),
-        sha256=row["artifact_sha256"], taken_down=row["status"] == "taken_down",
+        generation_id=str(row["id"]),
+        status=row["status"],
+        created_at=row["created_at"],
+        released_at=row["released_at"],
+        policy_version=row["policy_version"],
+        outcome=decision.get("outcome"),
+        sha256=row["artifact_sha256"],
+        taken_down=row["status"] == "taken_down",
     )
 
 
 async def verify(services: Services, principal: Principal, data: bytes) -> VerifyReport:
     if not data:
-        raise Unprocessable("no file given: send one multipart part named `file` or the raw bytes",
-                            code="missing_file", details={"field": "file"})
+        raise Unprocessable(
+            "no file given: send one multipart part named `file` or the raw bytes",
+            code="missing_file",
+            details={"field": "file"},
+        )
     c2pa, wm, payload = await services.run_blocking(_inspect, services, data)
     # Auditors see records across tenants; other roles only their own tenant's records.
     scope = None if principal.roles & {"auditor", "admin"} else principal.tenant_id
@@ -80,7 +93,9 @@ async def verify(services: Services, principal: Principal, data: bytes) -> Verif
                 record_row = await repo.get_generation(conn, gid, scope)
     record = _record(record_row) if record_row is not None else None
     consistent = (
-        c2pa.state == "Trusted" and wm.found and record is not None
+        c2pa.state == "Trusted"
+        and wm.found
+        and record is not None
         and c2pa.generation_id == wm.generation_id == record.generation_id
     )
     return VerifyReport(c2pa=c2pa, watermark=wm, record=record, consistent=consistent)

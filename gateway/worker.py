@@ -43,8 +43,7 @@ class Worker:
             return
         self._stopping.clear()
         cleanup_stale_unsigned(self.services.settings.server.artifacts_dir)
-        self._tasks = [asyncio.create_task(self._loop(i), name=f"provgate-worker-{i}")
-                       for i in range(self.concurrency)]
+        self._tasks = [asyncio.create_task(self._loop(i), name=f"provgate-worker-{i}") for i in range(self.concurrency)]
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -78,8 +77,15 @@ class Worker:
         s = self.settings
         async with self.services.db.transaction() as conn:
             for r in await repo.fail_exhausted(conn, s.max_attempts):
-                await emit_status(conn, r["id"], r["tenant_id"], "failed", None, attempt=r["attempts"],
-                                  error_code="attempts_exhausted")
+                await emit_status(
+                    conn,
+                    r["id"],
+                    r["tenant_id"],
+                    "failed",
+                    None,
+                    attempt=r["attempts"],
+                    error_code="attempts_exhausted",
+                )
             row = await repo.claim_job(conn, owner, s.lease_s, s.max_attempts)
             if row is None:
                 return None

@@ -85,8 +85,11 @@ class Generator(ABC):
         media = self._generate(spec, cancelled)
         w, h = spec.size
         if media.frames.dtype != np.uint8 or media.frames.ndim != 4 or media.frames.shape[1:] != (h, w, 3):
-            raise GeneratorError(f"{self.name} returned frames {media.frames.shape} {media.frames.dtype}, "
-                                 f"expected T x {h} x {w} x 3 uint8", retriable=False)
+            raise GeneratorError(
+                f"{self.name} returned frames {media.frames.shape} {media.frames.dtype}, "
+                f"expected T x {h} x {w} x 3 uint8",
+                retriable=False,
+            )
         return media
 
     @abstractmethod

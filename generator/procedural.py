@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -51,7 +52,7 @@ class ProceduralGenerator(Generator):
         base = rng.uniform(0.15, 0.85, size=(3,)).astype(np.float32)
         freq = rng.uniform(1.0, 4.0, size=(3, 2)).astype(np.float32)
         speed = rng.uniform(0.2, 1.2, size=(3,)).astype(np.float32)
-        shapes = [
+        shapes: list[dict[str, Any]] = [
             {
                 "color": rng.integers(30, 255, size=3).astype(np.uint8),
                 "radius": int(rng.uniform(0.05, 0.12) * h),
@@ -94,8 +95,11 @@ class ProceduralGenerator(Generator):
                 y = int((h - th) * (0.5 + 0.35 * np.sin(1.3 * ang)))
                 frame[y : y + th, x : x + tw] = tile
         return GeneratedMedia(
-            frames=frames, audio=self._soundtrack(rng, spec), fps=spec.fps,
-            sample_rate=spec.sample_rate, model=self.model,
+            frames=frames,
+            audio=self._soundtrack(rng, spec),
+            fps=spec.fps,
+            sample_rate=spec.sample_rate,
+            model=self.model,
         )
 
     @staticmethod

@@ -12,9 +12,15 @@ from schemas.manifest import PROVGATE_ASSERTION, TRAINED_ALGORITHMIC_MEDIA
 from .base import ManifestReader, ManifestReport, ManifestSigner, SigningError
 
 
-def build_manifest(*, title: str, generator_model: str, provgate_version: str,
-                   watermark_algorithm: str, watermark_payload: int,
-                   provgate_assertion: dict[str, Any]) -> dict[str, Any]:
+def build_manifest(
+    *,
+    title: str,
+    generator_model: str,
+    provgate_version: str,
+    watermark_algorithm: str,
+    watermark_payload: int,
+    provgate_assertion: dict[str, Any],
+) -> dict[str, Any]:
     payload_b64 = base64.b64encode(watermark_payload.to_bytes(6, "big")).decode()
     return {
         "claim_generator_info": [{"name": "provgate", "version": provgate_version}],
@@ -74,12 +80,18 @@ class C2paSigner(ManifestSigner):
         chain, key = self._material()
         try:
             info = c2pa.C2paSignerInfo(self.alg.encode(), chain, key, self.tsa_url.encode() if self.tsa_url else None)
-            ctx = c2pa.Context.from_dict({
-                "builder": {"thumbnail": {"enabled": False}},
-                "verify": {"verify_after_sign": False, "remote_manifest_fetch": False},
-            })
-            with c2pa.Signer.from_info(info) as signer, c2pa.Builder(manifest, context=ctx) as builder, \
-                    open(src, "rb") as fin, open(dst, "w+b") as fout:
+            ctx = c2pa.Context.from_dict(
+                {
+                    "builder": {"thumbnail": {"enabled": False}},
+                    "verify": {"verify_after_sign": False, "remote_manifest_fetch": False},
+                }
+            )
+            with (
+                c2pa.Signer.from_info(info) as signer,
+                c2pa.Builder(manifest, context=ctx) as builder,
+                open(src, "rb") as fin,
+                open(dst, "w+b") as fout,
+            ):
                 builder.sign(signer, "video/mp4", fin, fout)
         except c2pa.C2paError as exc:
             raise SigningError(f"C2PA signing failed: {exc}") from exc

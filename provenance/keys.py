@@ -64,7 +64,7 @@ def _cert(
     path_len: int | None,
     days: int,
 ) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -79,23 +79,33 @@ def _cert(
     if ca:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
     else:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
-        ).add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
-        )
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
     if subject != issuer:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()),
@@ -121,8 +131,9 @@ def init_dev_keys(directory: Path, *, force: bool = False) -> KeyPaths:
     inter_name = _name("provgate dev intermediate CA")
     root = _cert(root_name, root_name, root_key.public_key(), root_key, ca=True, path_len=1, days=3650)
     inter = _cert(inter_name, root_name, inter_key.public_key(), root_key, ca=True, path_len=0, days=1825)
-    leaf = _cert(_name("provgate dev signer"), inter_name, leaf_key.public_key(), inter_key,
-                 ca=False, path_len=None, days=365)
+    leaf = _cert(
+        _name("provgate dev signer"), inter_name, leaf_key.public_key(), inter_key, ca=False, path_len=None, days=365
+    )
     (directory / ROOT).write_bytes(_pem(root))
     (directory / INTERMEDIATE).write_bytes(_pem(inter))
     (directory / LEAF).write_bytes(_pem(leaf))

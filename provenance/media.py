@@ -22,8 +22,9 @@ class EncodeOptions:
     threads: int = 0  # 0 = let x264 choose
 
 
-def encode_mp4(path: Path, frames: np.ndarray, audio: np.ndarray, fps: int, sample_rate: int,
-               options: EncodeOptions | None = None) -> None:
+def encode_mp4(
+    path: Path, frames: np.ndarray, audio: np.ndarray, fps: int, sample_rate: int, options: EncodeOptions | None = None
+) -> None:
     """Write ``frames`` (T x H x W x 3 RGB uint8) and ``audio`` (N x C float32) as MP4."""
     opts = options or EncodeOptions()
     _, h, w, _ = frames.shape
@@ -47,8 +48,9 @@ def encode_mp4(path: Path, frames: np.ndarray, audio: np.ndarray, fps: int, samp
             pcm = pcm[None, :]
         chunk = 1024
         for start in range(0, pcm.shape[1], chunk):
-            af = av.AudioFrame.from_ndarray(pcm[:, start : start + chunk], format="fltp",
-                                            layout="stereo" if channels == 2 else "mono")
+            af = av.AudioFrame.from_ndarray(
+                pcm[:, start : start + chunk], format="fltp", layout="stereo" if channels == 2 else "mono"
+            )
             af.sample_rate = sample_rate
             af.pts = start
             af.time_base = Fraction(1, sample_rate)
@@ -76,8 +78,15 @@ def probe(path: Path) -> Probe:
             a = c.streams.audio[0] if c.streams.audio else None
             n = sum(1 for _ in c.demux(v) if True)
             dur = float(c.duration / av.time_base) if c.duration else 0.0
-            return Probe(dur, v.codec_context.width, v.codec_context.height, float(v.average_rate or 0),
-                         v.codec_context.name, a.codec_context.name if a else None, n - 1 if n else 0)
+            return Probe(
+                dur,
+                v.codec_context.width,
+                v.codec_context.height,
+                float(v.average_rate or 0),
+                v.codec_context.name,
+                a.codec_context.name if a else None,
+                n - 1 if n else 0,
+            )
     except (av.error.FFmpegError, IndexError) as exc:
         raise MediaError(f"not a decodable video: {exc}") from exc
 

@@ -20,7 +20,7 @@ def _label(text: str, height: int) -> tuple[np.ndarray, np.ndarray]:
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font)
     pad = size // 3
-    w, h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
+    w, h = int(x1 - x0 + 2 * pad), int(y1 - y0 + 2 * pad)
     alpha = Image.new("L", (w, h), 0)
     d = ImageDraw.Draw(alpha)
     d.rounded_rectangle((0, 0, w - 1, h - 1), radius=pad, fill=90)
@@ -45,5 +45,7 @@ def draw_label(frames: np.ndarray, text: str, fps: float, *, period_s: float = 3
         x, y = max(0, x), max(0, y)
         region = frames[i, y : y + lh, x : x + lw].astype(np.float32)
         a = alpha[: region.shape[0], : region.shape[1]]
-        frames[i, y : y + lh, x : x + lw] = (region * (1 - a) + rgb[: region.shape[0], : region.shape[1]] * a).astype(np.uint8)
+        frames[i, y : y + lh, x : x + lw] = (region * (1 - a) + rgb[: region.shape[0], : region.shape[1]] * a).astype(
+            np.uint8
+        )
     return frames

@@ -11,9 +11,7 @@ from msgspec import Meta, Struct
 AgeBand = Literal["adult", "teen"]
 Resolution = Literal["480p", "720p", "1080p"]
 Outcome = Literal["allow", "review", "block"]
-GenerationStatus = Literal[
-    "queued", "running", "succeeded", "blocked", "under_review", "failed", "taken_down"
-]
+GenerationStatus = Literal["queued", "running", "succeeded", "blocked", "under_review", "failed", "taken_down"]
 Role = Literal["platform", "reviewer", "auditor", "admin"]
 
 MAX_PROMPT_CHARS = 2000

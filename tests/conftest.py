@@ -6,66 +6,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import stat
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from gateway.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
+from gateway.localstack import ServerThread, Stack, create_key, start_app_thread
 from gateway.settings import Settings
-from provenance.keys import init_dev_keys
 
 ADULT = {"id": "user-1", "age_band": "adult"}
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-@dataclass
-class Stack:
-    root: Path
-    pg: EmbeddedPostgres
-    kafka: EmbeddedKafka
-
-    def env(self, db_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-        env = {
-            "PROVGATE_DATABASE_URL": db_url,
-            "PROVGATE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
-            "PROVGATE_DATA_DIR": str(data_dir),
-            "PROVGATE_DB_POOL_MIN": "1",
-            "PROVGATE_DB_POOL_MAX": "8",
-            "PROVGATE_POLL_INTERVAL_S": "0.05",
-        }
-        env.update(extra)
-        return env
-
-
-def _new_root(prefix: str) -> Path:
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    root.chmod(root.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
-    return root
-
-
 def start_stack(prefix: str = "provgate-test-") -> Stack:
-    root = _new_root(prefix)
-    pg = EmbeddedPostgres(root / "pg")
-    pg.start()
-    kafka = EmbeddedKafka(root / "kafka")
-    kafka.start()
-    return Stack(root, pg, kafka)
+    return Stack.start(prefix)
 
 
 def stop_stack(stack: Stack) -> None:
-    stack.kafka.stop()
-    stack.pg.stop()
-    shutil.rmtree(stack.root, ignore_errors=True)
+    stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -73,29 +35,6 @@ def stack() -> Iterator[Stack]:
     s = start_stack()
     yield s
     stop_stack(s)
-
-
-class ServerThread:
-    """A real uvicorn server with the full app (API + worker + relay) in a thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        import uvicorn
-
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="on", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, name=f"server-{port}", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(60)
 
 
 @dataclass
@@ -117,9 +56,7 @@ class Server:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key or self.key}"}, timeout=60)
 
     def tenant(self, name: str, *roles: str) -> str:
-        from gateway.cli import create_tenant
-
-        return asyncio.run(create_tenant(self.db_url, name, list(roles) or ["platform"]))
+        return create_key(self.db_url, name, list(roles) or ["platform"])
 
     def sql(self, query: str, *args: Any) -> list[Any]:
         import asyncpg
@@ -134,29 +71,13 @@ class Server:
         return asyncio.run(run())
 
 
-def start_server(stack: Stack, *, run_worker: bool = True, services_overrides: dict[str, Any] | None = None,
-                 **env_extra: str) -> Server:
-    from gateway.app import create_app
-    from gateway.cli import create_tenant
-
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    db_url = stack.pg.create_database(name)
-    data_dir = stack.root / name
-    data_dir.mkdir()
-    init_dev_keys(data_dir / "keys")
-    env = stack.env(db_url, data_dir, **env_extra)
-    settings = Settings.from_env(env)
-    services = None
-    if services_overrides:
-        from gateway.services import Services
-
-        services = Services.build(settings, **services_overrides)
-    app = create_app(settings, services, run_worker=run_worker)
-    port = free_port()
-    thread = ServerThread(app, port)
-    thread.start()
-    key = asyncio.run(create_tenant(db_url, "acme", ["platform", "reviewer", "auditor"]))
-    return Server(f"http://127.0.0.1:{port}", settings, env, key, thread, app, db_url)
+def start_server(
+    stack: Stack, *, run_worker: bool = True, services_overrides: dict[str, Any] | None = None, **env_extra: str
+) -> Server:
+    env, db_url = stack.new_tenant_env(**env_extra)
+    thread, app, settings = start_app_thread(env, run_worker=run_worker, services_overrides=services_overrides)
+    key = create_key(db_url, "acme", ["platform", "reviewer", "auditor"])
+    return Server(f"http://127.0.0.1:{thread.port}", settings, env, key, thread, app, db_url)
 
 
 @pytest.fixture(scope="session")
@@ -178,8 +99,12 @@ def gen_body(prompt: str = "a paper boat drifting on a pond", **kw: Any) -> dict
     return body
 
 
-def wait_for(client: httpx.Client, gen_id: str, statuses: tuple[str, ...] = ("succeeded", "blocked", "under_review",
-             "failed", "taken_down"), timeout: float = 120) -> dict[str, Any]:
+def wait_for(
+    client: httpx.Client,
+    gen_id: str,
+    statuses: tuple[str, ...] = ("succeeded", "blocked", "under_review", "failed", "taken_down"),
+    timeout: float = 120,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -201,8 +126,9 @@ def wait_until(pred: Callable[[], bool], timeout: float = 30, what: str = "condi
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def consume(bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]], bool],
-            timeout: float = 60) -> list[dict[str, Any]]:
+def consume(
+    bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
+) -> list[dict[str, Any]]:
     """Read ``topic`` from the beginning until ``until(events)``; each event has headers + value."""
     import json
 
@@ -210,9 +136,13 @@ def consume(bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]
 
     async def run() -> list[dict[str, Any]]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest", enable_auto_commit=False,
-            session_timeout_ms=2000, heartbeat_interval_ms=500,
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=f"test-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=500,
         )
         await consumer.start()
         events: list[dict[str, Any]] = []
@@ -223,8 +153,13 @@ def consume(bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]
                 for records in batch.values():
                     for rec in records:
                         headers = {k: v.decode() for k, v in rec.headers}
-                        events.append({"headers": headers, "key": rec.key.decode() if rec.key else None,
-                                       "value": json.loads(rec.value)})
+                        events.append(
+                            {
+                                "headers": headers,
+                                "key": rec.key.decode() if rec.key else None,
+                                "value": json.loads(rec.value),
+                            }
+                        )
                 if until(events):
                     return events
         finally:

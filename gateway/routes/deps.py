@@ -28,8 +28,9 @@ async def authenticate(request: Request) -> Principal:
         row = await repo.principal_row(conn, h)
     if row is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
-    p = Principal(tenant_id=row["tenant_id"], tenant_name=row["tenant_name"], key_id=row["key_id"],
-                  roles=frozenset(row["roles"]))
+    p = Principal(
+        tenant_id=row["tenant_id"], tenant_name=row["tenant_name"], key_id=row["key_id"], roles=frozenset(row["roles"])
+    )
     services.keys.put(h, p)
     return p
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from litestar.params import JSONBody
 from litestar import Request, Response, get, post
+from litestar.params import JSONBody
 
 from classifiers.base import Scores
 from schemas.api import Health, ModerationRequest, ModerationResponse, VerifyReport
@@ -24,12 +24,17 @@ async def moderate(request: Request, data: JSONBody[ModerationRequest], principa
         scores = scores.merge(clf.score(data.input))
     decision = services.policy.decide(scores, age_band, stage="moderation")
     flags = services.policy.flagged(scores, age_band)
-    return ModerationResponse(flagged=decision.outcome != "allow", categories=flags,
-                              category_scores=decision.categories, decision=decision)
+    return ModerationResponse(
+        flagged=decision.outcome != "allow", categories=flags, category_scores=decision.categories, decision=decision
+    )
 
 
-@post("/v1/verify", status_code=200, summary="Verify a file's C2PA manifest, watermark and record",
-      request_max_body_size=MAX_VERIFY_BYTES)
+@post(
+    "/v1/verify",
+    status_code=200,
+    summary="Verify a file's C2PA manifest, watermark and record",
+    request_max_body_size=MAX_VERIFY_BYTES,
+)
 async def verify_file(request: Request, principal: AuthPrincipal) -> VerifyReport:
     services = services_of(request)
     ctype = request.headers.get("content-type", "")
@@ -37,8 +42,9 @@ async def verify_file(request: Request, principal: AuthPrincipal) -> VerifyRepor
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise Unprocessable("the multipart body needs one file part named `file`", code="missing_file",
-                                details={"field": "file"})
+            raise Unprocessable(
+                "the multipart body needs one file part named `file`", code="missing_file", details={"field": "file"}
+            )
         data = await upload.read()
     else:
         data = await request.body()
@@ -56,7 +62,7 @@ async def _broker_reachable(bootstrap: str) -> bool:
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), 2)
-    except (OSError, ValueError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, ValueError):
         return False
     writer.close()
     with contextlib.suppress(Exception):

@@ -112,22 +112,26 @@ def test_bad_or_missing_api_key(server: Server, headers: dict, code: str) -> Non
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/generations/not-a-uuid", "/v1/generations/00000000-0000-0000-0000-000000000000",
-     "/v1/generations/00000000-0000-0000-0000-000000000000/content", "/v1/no-such-route"],
+    [
+        "/v1/generations/not-a-uuid",
+        "/v1/generations/00000000-0000-0000-0000-000000000000",
+        "/v1/generations/00000000-0000-0000-0000-000000000000/content",
+        "/v1/no-such-route",
+    ],
 )
 def test_unknown_ids_are_404(client: httpx.Client, path: str) -> None:
     _err(client.get(path), 404)
 
 
 def test_unknown_review_is_404(client: httpx.Client) -> None:
-    e = _err(client.post("/v1/reviews/00000000-0000-0000-0000-000000000000/decision",
-                         json={"decision": "approve"}), 404)
+    e = _err(
+        client.post("/v1/reviews/00000000-0000-0000-0000-000000000000/decision", json={"decision": "approve"}), 404
+    )
     assert e["code"] == "review_not_found"
 
 
 def test_bad_review_decision(client: httpx.Client) -> None:
-    e = _err(client.post("/v1/reviews/00000000-0000-0000-0000-000000000000/decision",
-                         json={"decision": "maybe"}), 400)
+    e = _err(client.post("/v1/reviews/00000000-0000-0000-0000-000000000000/decision", json={"decision": "maybe"}), 400)
     assert "decision" in e["message"]
 
 
@@ -162,8 +166,13 @@ json_values = st.recursive(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.dictionaries(st.sampled_from(["prompt", "user", "cameos", "input_image", "duration_s",
-                                             "resolution", "seed", "x"]), json_values, max_size=7))
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["prompt", "user", "cameos", "input_image", "duration_s", "resolution", "seed", "x"]),
+        json_values,
+        max_size=7,
+    )
+)
 def test_arbitrary_bodies_never_500(client: httpx.Client, body: dict) -> None:
     r = _post(client, body)
     assert r.status_code < 500, r.text

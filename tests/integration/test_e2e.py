@@ -55,9 +55,24 @@ def test_generation_end_to_end_signed_verified(server: Server, client: httpx.Cli
     assert v["consistent"] is True
 
     # The same report from the CLI, with exit status 0.
-    cli = subprocess.run([sys.executable, "-m", "gateway.cli", "verify", str(out), "--json", "--url", server.url,
-                          "--api-key", server.key], capture_output=True, text=True, env=subprocess_env(server),
-                         timeout=120)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "verify",
+            str(out),
+            "--json",
+            "--url",
+            server.url,
+            "--api-key",
+            server.key,
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(server),
+        timeout=120,
+    )
     assert cli.returncode == 0, cli.stderr
     assert '"state": "Trusted"' in cli.stdout
 
@@ -73,9 +88,13 @@ def test_generation_end_to_end_signed_verified(server: Server, client: httpx.Cli
     bad.write_bytes(bytes(data))
     v = client.post("/v1/verify", files={"file": ("f.mp4", bad.read_bytes(), "video/mp4")}).json()
     assert v["c2pa"]["state"] == "Invalid" and v["consistent"] is False
-    cli = subprocess.run([sys.executable, "-m", "gateway.cli", "verify", str(bad), "--url", server.url,
-                          "--api-key", server.key], capture_output=True, text=True, env=subprocess_env(server),
-                         timeout=120)
+    cli = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "verify", str(bad), "--url", server.url, "--api-key", server.key],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(server),
+        timeout=120,
+    )
     assert cli.returncode == 1
 
 
@@ -101,8 +120,11 @@ def test_events_reach_kafka_as_cloudevents(server: Server, client: httpx.Client)
     def mine(events: list[dict]) -> list[dict]:
         return [e for e in events if e["headers"].get("ce_subject") == gid]
 
-    events = consume(server.settings.kafka.bootstrap, "provgate.audit",
-                     until=lambda evs: want <= {e["headers"]["ce_type"] for e in mine(evs)})
+    events = consume(
+        server.settings.kafka.bootstrap,
+        "provgate.audit",
+        until=lambda evs: want <= {e["headers"]["ce_type"] for e in mine(evs)},
+    )
     for e in mine(events):
         h = e["headers"]
         assert h["ce_specversion"] == "1.0" and h["ce_source"] == "/provgate" and h["ce_id"] and h["ce_time"]
@@ -177,11 +199,19 @@ def test_review_approve_releases_and_reject_blocks(server: Server, client: httpx
     assert client.get(f"/v1/generations/{ids[1]}/content").status_code == 409
     again = client.post(f"/v1/reviews/{by_gen[ids[0]]['id']}/decision", json={"decision": "reject"})
     assert again.status_code == 409
-    events = consume(server.settings.kafka.bootstrap, "provgate.review",
-                     until=lambda evs: {e["value"].get("generation_id") for e in evs
-                                        if e["headers"]["ce_type"] == "provgate.review.decided"} >= set(ids))
-    requested = [e for e in events if e["headers"]["ce_type"] == "provgate.review.requested"
-                 and e["value"]["generation_id"] in ids]
+    events = consume(
+        server.settings.kafka.bootstrap,
+        "provgate.review",
+        until=lambda evs: (
+            {e["value"].get("generation_id") for e in evs if e["headers"]["ce_type"] == "provgate.review.decided"}
+            >= set(ids)
+        ),
+    )
+    requested = [
+        e
+        for e in events
+        if e["headers"]["ce_type"] == "provgate.review.requested" and e["value"]["generation_id"] in ids
+    ]
     assert len(requested) >= 2 and all("priority" in e["value"] for e in requested)
 
 
@@ -231,10 +261,18 @@ def test_health_ready_metrics_schema(server: Server) -> None:
         assert c.get("/healthz").json()["status"] == "ok"
         ready = c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {
-            "database": "ok", "broker": "ok", "signing": "ok"}
+            "database": "ok",
+            "broker": "ok",
+            "signing": "ok",
+        }
         metrics = c.get("/metrics").text
-        for name in ("provgate_http_requests_total", "provgate_stage_seconds", "provgate_decisions_total",
-                     "provgate_queue_depth", "provgate_outbox_lag_seconds"):
+        for name in (
+            "provgate_http_requests_total",
+            "provgate_stage_seconds",
+            "provgate_decisions_total",
+            "provgate_queue_depth",
+            "provgate_outbox_lag_seconds",
+        ):
             assert name in metrics
         schema = c.get("/schema").json()
         assert schema["openapi"].startswith("3.")

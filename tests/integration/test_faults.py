@@ -60,8 +60,11 @@ def test_kafka_down_delays_events_but_loses_none(fault_stack: Stack, fault_serve
             assert ready.status_code == 503 and ready.json()["checks"]["broker"] == "unavailable"
     finally:
         kafka.start()  # same port: the relay reconnects by itself
-    wanted = {(gid, t) for gid in ids for t in ("provgate.generation.admitted", "provgate.generation.started",
-                                                "provgate.generation.released")}
+    wanted = {
+        (gid, t)
+        for gid in ids
+        for t in ("provgate.generation.admitted", "provgate.generation.started", "provgate.generation.released")
+    }
 
     def have(events: list[dict]) -> set[tuple[str, str]]:
         return {(e["headers"]["ce_subject"], e["headers"]["ce_type"]) for e in events}
@@ -71,8 +74,10 @@ def test_kafka_down_delays_events_but_loses_none(fault_stack: Stack, fault_serve
     for e in events:
         by_id.setdefault(e["headers"]["ce_id"], set()).add((e["headers"]["ce_subject"], e["headers"]["ce_type"]))
     assert all(len(v) == 1 for v in by_id.values()), "a ce_id was reused for a different event"
-    wait_until(lambda: fault_server.sql("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")[0]["n"] == 0,
-               what="outbox drained")
+    wait_until(
+        lambda: fault_server.sql("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")[0]["n"] == 0,
+        what="outbox drained",
+    )
 
 
 def test_postgres_restart_recovers_without_restarting_provgate(fault_stack: Stack, fault_server: Server) -> None:
@@ -121,7 +126,9 @@ def _worker(server: Server, **env: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "worker"],
             env=subprocess_env(server, PROVGATE_LEASE_S="2", PROVGATE_LOG_LEVEL="WARNING", **env),
-            stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -130,10 +137,15 @@ def test_worker_killed_mid_job_is_finished_once_by_another(fault_stack: Stack) -
     first = second = None
     try:
         with api.client() as c:
-            gid = c.post("/v1/generations", json=gen_body("a long take", duration_s=12, resolution="1080p")).json()["id"]
+            gid = c.post("/v1/generations", json=gen_body("a long take", duration_s=12, resolution="1080p")).json()[
+                "id"
+            ]
             first = _worker(api)
-            wait_until(lambda: c.get(f"/v1/generations/{gid}").json()["status"] == "running", timeout=60,
-                       what="first worker to claim the job")
+            wait_until(
+                lambda: c.get(f"/v1/generations/{gid}").json()["status"] == "running",
+                timeout=60,
+                what="first worker to claim the job",
+            )
             time.sleep(1.0)  # mid-generation
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(10)
@@ -164,8 +176,10 @@ def test_two_workers_never_complete_a_job_twice(fault_stack: Stack) -> None:
             workers = [_worker(api), _worker(api)]
             for gid in ids:
                 assert wait_for(c, gid, timeout=180)["status"] == "succeeded"
-        rows = api.sql("SELECT ce_subject, count(*) AS n FROM outbox WHERE ce_type = 'provgate.generation.released' "
-                       "GROUP BY ce_subject")
+        rows = api.sql(
+            "SELECT ce_subject, count(*) AS n FROM outbox WHERE ce_type = 'provgate.generation.released' "
+            "GROUP BY ce_subject"
+        )
         assert {r["ce_subject"]: r["n"] for r in rows} == dict.fromkeys(ids, 1)
     finally:
         for w in workers:

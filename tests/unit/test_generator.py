@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -55,5 +54,3 @@ def test_cancellation_stops_generation(gen: ProceduralGenerator) -> None:
     with pytest.raises(GeneratorError) as exc:
         gen.generate(GenerationSpec("x", 1, 5, "480p"), cancelled=lambda: True)
     assert exc.value.code == "cancelled"
-
-

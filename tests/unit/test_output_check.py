@@ -113,7 +113,6 @@ def test_frame_interface_validates_input() -> None:
         ConstantFrames(0.1).score_frames(np.zeros((2, 8, 8), dtype=np.uint8))
 
 
-
 def test_open_nsfw_model_runs_and_scores_in_range() -> None:
     clf = OpenNSFWClassifier()
     rng = np.random.default_rng(0)

@@ -76,8 +76,9 @@ def test_watermark_survives_reencode_crf28_and_downscale(tmp_path: Path, marked_
     from PIL import Image
 
     frames, _ = decode_frames(marked_mp4, max_frames=48)
-    small = np.stack([np.asarray(Image.fromarray(f).resize((f.shape[1] // 2 // 2 * 2, f.shape[0] // 2 // 2 * 2)))
-                      for f in frames])
+    small = np.stack(
+        [np.asarray(Image.fromarray(f).resize((f.shape[1] // 2 // 2 * 2, f.shape[0] // 2 // 2 * 2))) for f in frames]
+    )
     out = tmp_path / "re.mp4"
     encode_mp4(out, small, np.zeros((48000, 2), np.float32), 24, 48000, EncodeOptions(crf=28))
     det = SpreadSpectrumWatermark(KEY).detect(decode_frames(out, max_frames=48)[0])
@@ -112,9 +113,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 
 
 def _manifest(gid: str = "gen-1") -> dict:
-    return build_manifest(title="x.mp4", generator_model="provgate-procedural-1", provgate_version="0.1.0",
-                          watermark_algorithm=ALGORITHM, watermark_payload=PAYLOAD,
-                          provgate_assertion={"generation_id": gid, "policy_version": "p1", "checks": []})
+    return build_manifest(
+        title="x.mp4",
+        generator_model="provgate-procedural-1",
+        provgate_version="0.1.0",
+        watermark_algorithm=ALGORITHM,
+        watermark_payload=PAYLOAD,
+        provgate_assertion={"generation_id": gid, "policy_version": "p1", "checks": []},
+    )
 
 
 def test_c2pa_signed_file_is_trusted_with_full_manifest(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]

@@ -13,8 +13,14 @@ from schemas.events import GenerationReleased, decode_data, encode_data, event_t
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND_MODULES = {
-    "classifiers.lexicon", "classifiers.nsfw", "generator.procedural", "provenance.c2pa_backend",
-    "c2pa", "onnxruntime", "torch", "insightface",
+    "classifiers.lexicon",
+    "classifiers.nsfw",
+    "generator.procedural",
+    "provenance.c2pa_backend",
+    "c2pa",
+    "onnxruntime",
+    "torch",
+    "insightface",
 }
 
 
@@ -50,8 +56,11 @@ def test_gateway_imports_no_backend_module() -> None:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n in BACKEND_MODULES or n.split(".")[0] in
-                          {"c2pa", "onnxruntime", "torch", "insightface"}]
+            offenders += [
+                f"{path.name}: {n}"
+                for n in names
+                if n in BACKEND_MODULES or n.split(".")[0] in {"c2pa", "onnxruntime", "torch", "insightface"}
+            ]
     assert offenders == []
 
 
