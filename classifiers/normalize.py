@@ -40,6 +40,7 @@ _SPACED = re.compile(r"(?<![\w])(?:\w[\s.\-_*·•,]{1,3}){2,}\w(?![\w])")
 _SEPARATORS = re.compile(r"[\s.\-_*·•,]+")
 _NON_WORD = re.compile(r"[^\w\s']+")
 _WS = re.compile(r"\s+")
+_TOKEN = re.compile(r"\S+")
 _REPEATS = re.compile(r"(\w)\1{2,}")
 
 
@@ -71,6 +72,12 @@ def _strip_marks(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def _leet_token(m: re.Match[str]) -> str:
+    """Leetspeak only inside tokens that also hold a letter: "k1ll" -> "kill", "1515" stays."""
+    tok = m.group(0)
+    return tok.translate(_LEET) if any(ch.isalpha() for ch in tok) else tok
+
+
 def _collapse_spaced(text: str) -> str:
     return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group(0)), text)
 
@@ -90,7 +97,7 @@ def normalize(text: str) -> Normalized:
     t = _fold_confusables(t)
     plain = _WS.sub(" ", t).strip()
     collapsed = _collapse_spaced(plain)
-    leet = collapsed.translate(_LEET)
+    leet = _TOKEN.sub(_leet_token, collapsed)
     dereped = _REPEATS.sub(r"\1", leet)
     views: list[str] = []
     for v in (plain, collapsed, leet, dereped):

@@ -84,9 +84,15 @@ class OutputChecker:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def sample(self, frames: np.ndarray, fps: float) -> np.ndarray:
+        """A copy of the frames the check looks at, so the originals can be marked meanwhile."""
+        return frames[sample_indices(len(frames), fps, self.per_second)]
+
     def check(self, frames: np.ndarray, fps: float, *, age_band: str, texts: Sequence[str] = ()) -> OutputCheckResult:
-        idx = sample_indices(len(frames), fps, self.per_second)
-        sampled = frames[idx]
+        return self.check_sampled(self.sample(frames, fps), age_band=age_band, texts=texts)
+
+    def check_sampled(self, sampled: np.ndarray, *, age_band: str, texts: Sequence[str] = ()) -> OutputCheckResult:
+        idx = range(len(sampled))
         forced: list[str] = []
         scores = Scores()
         timings: dict[str, float] = {}

@@ -8,6 +8,7 @@ at most once. Nothing is released unless it was checked, marked and signed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -15,7 +16,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ import msgspec
 import numpy as np
 from PIL import Image
 
+from classifiers.output import OutputCheckResult
 from generator.base import GenerationSpec, GeneratorError
 from provenance import registry as provenance_registry
 from provenance.base import SigningError
@@ -149,9 +150,7 @@ def mark_frames(services: Services, frames: np.ndarray, fps: float, payload: int
     draw_label(frames, label, fps)
 
 
-async def process(
-    services: Services, job: Job, *, guard: Callable[[], Awaitable[None]] | None = None
-) -> dict[str, float]:
+async def process(services: Services, job: Job) -> dict[str, float]:
     """Run every stage for ``job``; returns per-stage timings. Raises LeaseLost / JobFailed."""
     row = job.row
     timings: dict[str, float] = {}
@@ -173,71 +172,90 @@ async def process(
     if job.cancelled():
         raise LeaseLost()
     texts = [*media.scene_text, *([media.transcript] if media.transcript else [])]
-    with _timed(services, "check", timings):
-        check = await services.run_blocking(
-            services.output_checker.check, media.frames, media.fps, age_band=row["age_band"], texts=texts
-        )
-    services.metrics.decisions.labels("output", check.decision.outcome).inc()
-    prompt_decision = msgspec.convert(row["prompt_decision"], Decision) if row["prompt_decision"] else None
-    decision = combine(*(d for d in (prompt_decision, check.decision) if d is not None))
-    if decision.outcome == "block":
-        del media
-        await finish(services, job, "blocked", decision)
-        return timings
-    payload = await _allocate_payload(services, job)
-    with _timed(services, "mark", timings):
-        await services.run_blocking(mark_frames, services, media.frames, media.fps, payload, _label_text(services, row))
+    post_t0 = time.perf_counter()
+    # The output check works on a copy of the sampled frames and runs while the frames are
+    # marked and encoded. Signing waits for its decision (the manifest records it), and
+    # nothing is released before it: a blocked result discards the encoded file.
+    sampled = services.output_checker.sample(media.frames, media.fps)
+    check_task = asyncio.ensure_future(_checked(services, sampled, row["age_band"], texts, timings))
     out_dir = services.settings.server.artifacts_dir / str(job.tenant_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     unsigned = out_dir / f".{job.id}.{job.attempt}.unsigned.mp4"
     final = out_dir / f"{job.id}.{job.attempt}.mp4"
     try:
+        payload = await _allocate_payload(services, job)
+        with _timed(services, "mark", timings):
+            await services.run_blocking(
+                mark_frames, services, media.frames, media.fps, payload, _label_text(services, row)
+            )
         with _timed(services, "encode", timings):
             await services.run_blocking(encode_mp4, unsigned, media.frames, media.audio, media.fps, media.sample_rate)
+        fps = media.fps
         del media
+        check = await check_task
+        services.metrics.decisions.labels("output", check.decision.outcome).inc()
+        prompt_decision = msgspec.convert(row["prompt_decision"], Decision) if row["prompt_decision"] else None
+        decisions = [d for d in (prompt_decision, check.decision) if d is not None]
+        decision = combine(*decisions)
+        if decision.outcome == "block":
+            await finish(services, job, "blocked", decision)
+            return timings
         if job.cancelled():
             raise LeaseLost()
-        assertion = ProvgateAssertion(
-            generation_id=str(job.id),
-            policy_version=decision.policy_version,
-            checks=[
-                CheckOutcome(stage=d.stage, outcome=d.outcome, categories=sorted(d.categories))
-                for d in (prompt_decision, check.decision)
-                if d is not None
-            ],
-            generator=services.generator.model,
-            watermark_algorithm=services.watermark.algorithm,
-            provgate_version=__version__,
-        )
-        manifest = provenance_registry.build_manifest(
-            title=f"{job.id}.mp4",
-            generator_model=services.generator.model,
-            provgate_version=__version__,
-            watermark_algorithm=services.watermark.algorithm,
-            watermark_payload=payload,
-            provgate_assertion=msgspec.to_builtins(assertion),
-        )
+        manifest = _manifest(services, job, decision, decisions, payload)
         with _timed(services, "sign", timings):
             try:
                 await services.run_blocking(services.signer.sign, unsigned, final, manifest)
             except SigningError as exc:
                 raise JobFailed("signing_failed", str(exc), retriable=False) from exc
+        with _timed(services, "store", timings):
+            artifact = {
+                "path": str(final),
+                "sha256": await services.run_blocking(_sha256, final),
+                "bytes": final.stat().st_size,
+                "manifest": {"payload": payload, "generator": services.generator.model, "fps": fps},
+            }
+            status = "succeeded" if decision.outcome == "allow" else "under_review"
+            await finish(services, job, status, decision, artifact=artifact)
+    except BaseException:
+        check_task.cancel()
+        final.unlink(missing_ok=True)
+        raise
     finally:
         unsigned.unlink(missing_ok=True)
-    with _timed(services, "store", timings):
-        artifact = {
-            "path": str(final),
-            "sha256": await services.run_blocking(_sha256, final),
-            "bytes": final.stat().st_size,
-            "manifest": {"payload": payload, "generator": services.generator.model},
-        }
-        status = "succeeded" if decision.outcome == "allow" else "under_review"
-        try:
-            await finish(services, job, status, decision, artifact=artifact)
-        except LeaseLost:
-            final.unlink(missing_ok=True)
-            raise
+    timings["post_generate"] = time.perf_counter() - post_t0
+    services.metrics.stage_seconds.labels("post_generate").observe(timings["post_generate"])
     return timings
+
+
+async def _checked(
+    services: Services, sampled: np.ndarray, age_band: str, texts: list[str], timings: dict[str, float]
+) -> OutputCheckResult:
+    with _timed(services, "check", timings):
+        return await services.run_blocking(
+            services.output_checker.check_sampled, sampled, age_band=age_band, texts=texts
+        )
+
+
+def _manifest(
+    services: Services, job: Job, decision: Decision, decisions: list[Decision], payload: int
+) -> dict[str, Any]:
+    assertion = ProvgateAssertion(
+        generation_id=str(job.id),
+        policy_version=decision.policy_version,
+        checks=[CheckOutcome(stage=d.stage, outcome=d.outcome, categories=sorted(d.categories)) for d in decisions],
+        generator=services.generator.model,
+        watermark_algorithm=services.watermark.algorithm,
+        provgate_version=__version__,
+    )
+    return provenance_registry.build_manifest(
+        title=f"{job.id}.mp4",
+        generator_model=services.generator.model,
+        provgate_version=__version__,
+        watermark_algorithm=services.watermark.algorithm,
+        watermark_payload=payload,
+        provgate_assertion=msgspec.to_builtins(assertion),
+    )
 
 
 async def finish(

@@ -33,6 +33,12 @@ def test_normalize_keeps_plain_view_of_digits() -> None:
     assert normalize("3 cats").views[0] == "3 cats"
 
 
+@pytest.mark.parametrize("number", ["1515", "5318008", "7175", "1337"])
+def test_pure_numbers_are_not_read_as_leetspeak(lexicon: LexiconClassifier, number: str) -> None:
+    # "1515" once read as "isis" and blocked an innocent prompt.
+    assert Policy().decide(lexicon.score(f"a paper boat number {number} on a pond")).outcome == "allow"
+
+
 @pytest.mark.parametrize(
     ("prompt", "category"),
     [

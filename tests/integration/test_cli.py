@@ -1,0 +1,174 @@
+"""The commands a user types: `provgate serve --embedded` (what `make run` runs), tenant, keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.embedded import free_port
+from tests.conftest import Server, subprocess_env, wait_for
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PROVGATE_")}
+
+
+class Serve:
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.log = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as fh:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    "serve",
+                    "--embedded",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=_clean_env(),
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log.read_text(errors="replace")
+            if "PROVGATE_URL=" in text and "curl " in text:
+                return text
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited {self.proc.returncode}:\n{text}")
+            time.sleep(0.2)
+        raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                return self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                return self.proc.wait(10)
+        return self.proc.returncode
+
+
+@pytest.fixture()
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("serve")
+    for p in [root, *root.parents]:
+        p.chmod(p.stat().st_mode | 0o005) if p.stat().st_uid == os.geteuid() else None
+    yield root / ".provgate"
+
+
+def test_serve_embedded_prints_a_working_curl_and_keeps_state(data_dir: Path) -> None:
+    port = free_port()
+    serve = Serve(data_dir, port)
+    try:
+        out = serve.wait_ready()
+        url = re.search(r"^PROVGATE_URL=(\S+)$", out, re.M)
+        key = re.search(r"^PROVGATE_API_KEY=(\S+)$", out, re.M)
+        assert url and url.group(1) == f"http://127.0.0.1:{port}"
+        assert key and (data_dir / "dev-api-key").read_text().strip() == key.group(1)
+        assert (data_dir / "keys" / "root.pem").is_file()
+        curl = next(line for line in out.splitlines() if line.startswith("curl "))
+        res = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0 and '"status":"queued"' in res.stdout, res.stdout + res.stderr
+        gid = re.search(r'"id":"([^"]+)"', res.stdout).group(1)  # type: ignore[union-attr]
+        with httpx.Client(base_url=url.group(1), headers={"Authorization": f"Bearer {key.group(1)}"}) as c:
+            assert wait_for(c, gid)["status"] == "succeeded"
+    finally:
+        assert serve.stop() == 0, serve.log.read_text()
+
+    # Second start reuses the data directory: no new key printed, the generation is still there.
+    again = Serve(data_dir, port)
+    try:
+        out = again.wait_ready()
+        assert "PROVGATE_API_KEY=" not in out
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key.group(1)}"}
+        ) as c:
+            g = c.get(f"/v1/generations/{gid}")
+            assert g.status_code == 200 and g.json()["status"] == "succeeded"
+            assert c.get(f"/v1/generations/{gid}/content").status_code == 200
+    finally:
+        assert again.stop() == 0
+
+
+def test_tenant_create_and_keys_init(server: Server, tmp_path: Path) -> None:
+    env = subprocess_env(server, PROVGATE_DATA_DIR=str(tmp_path))
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "tenant", "create", "umbrella", "--role", "reviewer"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    key = res.stdout.strip().removeprefix("PROVGATE_API_KEY=")
+    with server.client(key) as c:
+        assert c.get("/v1/reviews").status_code == 200
+        assert c.post("/v1/generations", json={}).status_code in (400, 403)
+    stored = server.sql("SELECT key_hash FROM api_keys")
+    assert all(key.encode() not in bytes(r["key_hash"]) for r in stored)
+
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "keys", "init", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=60,
+    )
+    assert res.returncode == 0 and (tmp_path / "keys" / "root.pem").is_file()
+    assert oct((tmp_path / "keys" / "leaf.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_bad_configuration_is_named(tmp_path: Path) -> None:
+    env = _clean_env() | {"PROVGATE_PORT": "not-a-port"}
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "worker"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert res.returncode == 2 and "PROVGATE_PORT" in res.stderr
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "worker"], capture_output=True, text=True, env=_clean_env(), timeout=60
+    )
+    assert res.returncode == 2 and "PROVGATE_DATABASE_URL" in res.stderr
+
+
+def test_review_tail_prints_review_events(server: Server) -> None:
+    with server.client() as c:
+        gid = c.post(
+            "/v1/generations",
+            json={
+                "prompt": "a street fight turns into a knife attack",
+                "user": {"id": "u", "age_band": "adult"},
+                "duration_s": 1,
+                "resolution": "480p",
+            },
+        ).json()["id"]
+        wait_for(c, gid)
+    time.sleep(1.0)
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "review", "tail", "--from-beginning", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(server),
+        timeout=90,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "provgate.review.requested" in res.stdout and gid in res.stdout.replace("\n", "")
