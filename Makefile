@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# checkov pins old versions of common packages, so it lives in its own virtualenv.
+TOOLS  := .venv-tools
+CHECKOV_VERSION := 3.3.30
+TOOLS_STAMP := $(TOOLS)/.installed-checkov-$(CHECKOV_VERSION)
 
 .PHONY: install run test lint bench clean
 
@@ -13,13 +17,19 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-install: $(STAMP)
+$(TOOLS_STAMP):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
+
+install: $(STAMP) $(TOOLS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/provgate serve --embedded --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) $(TOOLS_STAMP)
+	PROVGATE_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[lint]'
@@ -30,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/admission.py
 
 clean:
-	rm -rf $(VENV) .provgate .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .provgate .pytest_cache

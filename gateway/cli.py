@@ -248,9 +248,15 @@ async def _run_parts(s: Settings, *, worker: bool, relay: bool) -> None:
             parts.append(Worker(services))
         for p in parts:
             await p.start()
+        # Probes (Kubernetes startup/liveness) watch this file: it appears once models are loaded.
+        ready = os.environ.get("PROVGATE_READY_FILE")
+        if ready:
+            Path(ready).write_text(f"{os.getpid()}\n")
         _print(f"provgate {'worker' if worker else 'relay'} running (pid {os.getpid()})")
         await stop.wait()
     finally:
+        if os.environ.get("PROVGATE_READY_FILE"):
+            Path(os.environ["PROVGATE_READY_FILE"]).unlink(missing_ok=True)
         for p in parts:
             await p.stop()
         await services.stop()

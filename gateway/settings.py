@@ -15,7 +15,15 @@ PREFIX = "PROVGATE_"
 
 
 def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    """``PROVGATE_<NAME>``, or the contents of the file named by ``PROVGATE_<NAME>_FILE``
+    (secrets mounted as files, e.g. Kubernetes Secrets or Docker secrets)."""
     value = env.get(PREFIX + name)
+    file_var = env.get(PREFIX + name + "_FILE")
+    if value in (None, "") and file_var:
+        try:
+            value = Path(file_var).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{PREFIX}{name}_FILE={file_var!r} cannot be read: {exc.strerror}") from None
     return value if value not in (None, "") else default
 
 
@@ -91,6 +99,7 @@ class ProvenanceSettings:
     tsa_url: str | None = None
     watermark_key: bytes = b""
     label: str = "provgate"
+    signer: str = "file"  # or "command:<argv>": an external signer reading the bytes on stdin
 
     @property
     def key_path(self) -> Path:
@@ -173,7 +182,12 @@ class Settings:
             tsa_url=_get(env, "TSA_URL"),
             watermark_key=bytes.fromhex(wm_key) if wm_key else b"",
             label=_get(env, "LABEL", "provgate") or "provgate",
+            signer=_get(env, "SIGNER", "file") or "file",
         )
+        if provenance.signer != "file" and not (
+            provenance.signer.startswith("command:") and provenance.signer.removeprefix("command:").strip()
+        ):
+            raise ConfigError(f"{PREFIX}SIGNER must be `file` or `command:<program and arguments>`")
         if provenance.tsa_url and not provenance.tsa_url.startswith(("http://", "https://")):
             raise ConfigError(f"{PREFIX}TSA_URL must be an http(s) URL")
         if wm_key and len(provenance.watermark_key) < 16:

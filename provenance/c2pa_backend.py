@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +98,76 @@ class C2paSigner(ManifestSigner):
                 builder.sign(signer, "video/mp4", fin, fout)
         except c2pa.C2paError as exc:
             raise SigningError(f"C2PA signing failed: {exc}") from exc
+
+
+class C2paCommandSigner(ManifestSigner):
+    """Signs through an external command (the c2patool convention): the command reads the
+    bytes to sign on stdin and writes the signature (DER or raw r||s for ECDSA) on stdout,
+    so the private key can live in a KMS or an HSM. Only the public chain is read here."""
+
+    def __init__(
+        self, command: str, chain_path: Path, *, alg: str = "es256", tsa_url: str | None = None, timeout_s: float = 30.0
+    ) -> None:
+        self.argv = shlex.split(command)
+        if not self.argv:
+            raise ValueError("the signer command is empty")
+        self.chain_path = chain_path
+        self.alg = alg
+        self.tsa_url = tsa_url
+        self.timeout_s = timeout_s
+
+    def _chain(self) -> str:
+        try:
+            return self.chain_path.read_text()
+        except OSError as exc:
+            raise SigningError(f"signing certificate chain unreadable: {exc}") from exc
+
+    def _sign_bytes(self, data: bytes) -> bytes:
+        try:
+            res = subprocess.run(self.argv, input=data, capture_output=True, timeout=self.timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SigningError(f"signer command failed: {exc}") from exc
+        if res.returncode != 0 or not res.stdout:
+            raise SigningError(f"signer command exited {res.returncode}: {res.stderr.decode(errors='replace')[:300]}")
+        return res.stdout
+
+    def check(self) -> None:
+        if "BEGIN CERTIFICATE" not in self._chain():
+            raise SigningError(f"{self.chain_path} is not a PEM certificate chain")
+        if shutil.which(self.argv[0]) is None and not Path(self.argv[0]).is_file():
+            raise SigningError(f"signer command {self.argv[0]!r} not found")
+
+    def sign(self, src: Path, dst: Path, manifest: dict[str, Any]) -> None:
+        import c2pa
+
+        chain = self._chain()
+        failure: list[SigningError] = []
+
+        def callback(data: bytes) -> bytes:
+            try:
+                return self._sign_bytes(data)
+            except SigningError as exc:
+                failure.append(exc)
+                raise
+
+        alg = getattr(c2pa.C2paSigningAlg, self.alg.upper())
+        try:
+            ctx = c2pa.Context.from_dict(
+                {
+                    "builder": {"thumbnail": {"enabled": False}},
+                    "verify": {"verify_after_sign": False, "remote_manifest_fetch": False},
+                }
+            )
+            with (
+                c2pa.Signer.from_callback(callback, alg, chain, self.tsa_url) as signer,
+                c2pa.Builder(manifest, context=ctx) as builder,
+                open(src, "rb") as fin,
+                open(dst, "w+b") as fout,
+            ):
+                builder.sign(signer, "video/mp4", fin, fout)
+        except c2pa.C2paError as exc:
+            dst.unlink(missing_ok=True)
+            raise (failure[0] if failure else SigningError(f"C2PA signing failed: {exc}")) from exc
 
 
 class C2paReader(ManifestReader):

@@ -8,9 +8,12 @@ from .base import ManifestReader, ManifestSigner
 from .watermark import SpreadSpectrumWatermark
 
 
-def create_signer(chain: Path, key: Path, *, tsa_url: str | None = None) -> ManifestSigner:
-    from .c2pa_backend import C2paSigner
+def create_signer(chain: Path, key: Path, *, tsa_url: str | None = None, signer: str = "file") -> ManifestSigner:
+    """``signer`` is ``file`` (PEM key on disk) or ``command:<argv>`` (external signer, KMS/HSM)."""
+    from .c2pa_backend import C2paCommandSigner, C2paSigner
 
+    if signer.startswith("command:"):
+        return C2paCommandSigner(signer.removeprefix("command:"), chain, tsa_url=tsa_url)
     return C2paSigner(chain, key, tsa_url=tsa_url)
 
 

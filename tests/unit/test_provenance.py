@@ -165,3 +165,33 @@ def test_signing_without_key_raises(tmp_path: Path, keys, marked_mp4: Path) -> N
     with pytest.raises(SigningError):
         signer.sign(marked_mp4, tmp_path / "out.mp4", _manifest())
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_external_command_signer_is_trusted(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    """PROVGATE_SIGNER=command:...: the key stays with the command (here openssl), not provgate."""
+    import shutil
+
+    from provenance.registry import create_signer
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    signer = create_signer(
+        keys.chain, tmp_path / "unused.key", signer=f"command:{openssl} dgst -sha256 -sign {keys.leaf_key}"
+    )
+    signer.check()
+    out = tmp_path / "ext.mp4"
+    signer.sign(marked_mp4, out, _manifest("gen-ext"))
+    report = C2paReader(keys.root.read_text()).read(out)
+    assert report.state == "Trusted"
+    assert report.assertions["org.provgate.generation"]["generation_id"] == "gen-ext"
+
+
+def test_failing_external_signer_raises_and_writes_nothing(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    from provenance.registry import create_signer
+
+    signer = create_signer(keys.chain, tmp_path / "unused.key", signer="command:false")
+    out = tmp_path / "never.mp4"
+    with pytest.raises(SigningError, match="exited 1"):
+        signer.sign(marked_mp4, out, _manifest())
+    assert not out.exists()

@@ -80,3 +80,12 @@ def test_event_roundtrip_by_ce_type() -> None:
     ev = GenerationReleased(generation_id="g", tenant_id="t", status="succeeded", sha256="ab")
     decoded = decode_data(event_type(ev), encode_data(ev))
     assert decoded == ev
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    secret = tmp_path / "db"
+    secret.write_text("postgresql://u@h/db\n")
+    s = Settings.from_env({"PROVGATE_DATABASE_URL_FILE": str(secret)})
+    assert s.database.url == "postgresql://u@h/db"
+    with pytest.raises(ConfigError, match="PROVGATE_WATERMARK_KEY_FILE"):
+        Settings.from_env({"PROVGATE_WATERMARK_KEY_FILE": str(tmp_path / "absent")})
