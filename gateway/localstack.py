@@ -4,8 +4,12 @@ Kafka in a temporary directory, and servers running the real app in a thread."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -83,6 +87,47 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(60)
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``provgate ARGS`` as its own process (own session, output to ``log``)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PROVGATE_")} | env
+    with open(log, "ab") as fh:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", *args],
+            env=full,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    return proc.returncode
+
+
+def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | None = None) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited {proc.returncode} before {url} answered")
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
 def create_key(db_url: str, name: str, roles: list[str]) -> str:
