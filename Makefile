@@ -8,7 +8,7 @@ TOOLS  := .venv-tools
 CHECKOV_VERSION := 3.3.30
 TOOLS_STAMP := $(TOOLS)/.installed-checkov-$(CHECKOV_VERSION)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,16 @@ lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[lint]'
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy schemas gateway classifiers provenance generator consent
 
-bench: $(STAMP)
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps 'invisible-watermark==0.2.0'
+	$(BIN)/python -m pip install --quiet opencv-python-headless PyWavelets
+
+bench: $(STAMP) bench-deps
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/admission.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/watermark.py
+	$(BIN)/python bench/provenance.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .provgate .pytest_cache

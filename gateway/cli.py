@@ -137,6 +137,21 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from provenance.keys import KeyPaths, rotate_leaf, rotate_root
+
+    s = _settings(args)
+    if not KeyPaths(s.provenance.keys_dir).exists():
+        _err(f"no dev signing chain in {s.provenance.keys_dir}; run `provgate keys init` first")
+        return 2
+    paths = rotate_root(s.provenance.keys_dir) if args.root else rotate_leaf(s.provenance.keys_dir)
+    anchors = ", ".join(str(p) for p in paths.trust_anchors())
+    _print(
+        f"rotated the {'root (new chain)' if args.root else 'leaf'} in {paths.directory}", f"trusted roots: {anchors}"
+    )
+    return 0
+
+
 # -- serve / worker / relay ------------------------------------------------------------------
 async def _serve(s: Settings, *, banner: list[str], run_worker: bool = True) -> None:
     import uvicorn
@@ -427,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("--force", action="store_true", help="replace an existing chain")
     data_dir(ki)
     ki.set_defaults(func=cmd_keys_init)
+    kr = ksub.add_parser("rotate", help="new leaf (default) or new root; files signed before stay Trusted")
+    kr.add_argument("--root", action="store_true", help="rotate the whole chain; the old root stays trusted")
+    data_dir(kr)
+    kr.set_defaults(func=cmd_keys_rotate)
 
     for name, fn in (("worker", cmd_worker), ("relay", cmd_relay)):
         sp = sub.add_parser(name, help=f"run only the {name}")

@@ -207,13 +207,20 @@ async def process(services: Services, job: Job) -> dict[str, float]:
             try:
                 await services.run_blocking(services.signer.sign, unsigned, final, manifest)
             except SigningError as exc:
-                raise JobFailed("signing_failed", str(exc), retriable=False) from exc
+                raise JobFailed("signing_failed", str(exc), retriable=exc.retriable) from exc
         with _timed(services, "store", timings):
             artifact = {
                 "path": str(final),
                 "sha256": await services.run_blocking(_sha256, final),
                 "bytes": final.stat().st_size,
-                "manifest": {"payload": payload, "generator": services.generator.model, "fps": fps},
+                # Kept for durable content credentials: if the file loses its manifest, the
+                # watermark still leads here and verification returns this.
+                "manifest": {
+                    "payload": payload,
+                    "generator": services.generator.model,
+                    "fps": fps,
+                    "definition": manifest,
+                },
             }
             status = "succeeded" if decision.outcome == "allow" else "under_review"
             await finish(services, job, status, decision, artifact=artifact)

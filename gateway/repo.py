@@ -11,7 +11,7 @@ GEN_COLUMNS = (
     "id, tenant_id, user_id, age_band, prompt, cameos, duration_s, resolution, fps, seed, status, "
     "decision, prompt_decision, error, attempts, lease_owner, policy_version, watermark_payload, "
     "artifact_path, artifact_sha256, artifact_bytes, created_at, updated_at, released_at, "
-    "idempotency_key, request_hash"
+    "idempotency_key, request_hash, manifest"
 )
 
 

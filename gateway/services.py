@@ -73,7 +73,7 @@ class Services:
             "output_checker": OutputChecker(frames, prompt, policy, timeout_s=settings.classifiers.timeout_s),
             "generator": generator_registry.create(settings.generator),
             "signer": provenance_registry.create_signer(p.chain_path, p.key_path, tsa_url=p.tsa_url, signer=p.signer),
-            "reader": provenance_registry.create_reader(p.anchor_paths),
+            "reader": provenance_registry.create_reader(p.anchor_paths),  # re-read per verification
             "watermark": provenance_registry.create_watermark(settings.watermark_key()),
             "limiter": RateLimiter(settings.server.rate_per_s, settings.server.rate_burst),
         }

@@ -109,9 +109,13 @@ class ProvenanceSettings:
     def chain_path(self) -> Path:
         return self.signing_certs or self.keys_dir / "chain.pem"
 
-    @property
-    def anchor_paths(self) -> tuple[Path, ...]:
-        return self.trust_anchors or (self.keys_dir / "root.pem",)
+    def anchor_paths(self) -> list[Path]:
+        """Configured roots, else the dev root and every root archived by `keys rotate --root`."""
+        if self.trust_anchors:
+            return list(self.trust_anchors)
+        from provenance.keys import KeyPaths
+
+        return KeyPaths(self.keys_dir).trust_anchors()
 
 
 @dataclass(frozen=True)

@@ -98,4 +98,36 @@ async def verify(services: Services, principal: Principal, data: bytes) -> Verif
         and record is not None
         and c2pa.generation_id == wm.generation_id == record.generation_id
     )
-    return VerifyReport(c2pa=c2pa, watermark=wm, record=record, consistent=consistent)
+    notes, stored = _notes(c2pa, wm, record, record_row)
+    return VerifyReport(
+        c2pa=c2pa, watermark=wm, record=record, consistent=consistent, stored_manifest=stored, notes=notes
+    )
+
+
+def _notes(
+    c2pa: C2paReport, wm: WatermarkReport, record: VerifyRecord | None, row: asyncpg.Record | None
+) -> tuple[list[str], dict | None]:
+    """Plain-language findings for auditors, and the stored manifest when the file lost its own."""
+    notes: list[str] = []
+    stored = None
+    if row is not None and wm.generation_id and c2pa.state in ("Missing", "Invalid"):
+        stored = (row["manifest"] or {}).get("definition")
+        if c2pa.state == "Missing":
+            notes.append(
+                "The file carries no C2PA manifest (stripped or re-encoded); its content credentials were "
+                "recovered from the invisible watermark and are returned as stored_manifest."
+            )
+        else:
+            notes.append(
+                "The file was changed after signing; the watermark still identifies the generation, whose "
+                "original content credentials are returned as stored_manifest."
+            )
+    if c2pa.state == "Valid":
+        notes.append("The manifest is intact but its signer does not chain to a trusted root.")
+    if wm.found and wm.generation_id is None:
+        notes.append("A provgate watermark was found but no record for it is visible to this API key.")
+    if record is not None and record.taken_down:
+        notes.append(f"Generation {record.generation_id} was taken down; provgate no longer serves it.")
+    if c2pa.generation_id and wm.generation_id and c2pa.generation_id != wm.generation_id:
+        notes.append("The manifest and the watermark name different generations.")
+    return notes, stored

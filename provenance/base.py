@@ -17,7 +17,12 @@ class ProvenanceError(RuntimeError):
 
 
 class SigningError(ProvenanceError):
-    """The file could not be signed. Nothing unsigned is ever released because of it."""
+    """The file could not be signed. Nothing unsigned is ever released because of it.
+    ``retriable``: another attempt may succeed (a key rotation in progress, a KMS hiccup)."""
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 @dataclass

@@ -7,6 +7,7 @@ import io
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,24 @@ def build_manifest(
     }
 
 
+def _check_pair(chain: bytes, key: bytes) -> None:
+    """The key must belong to the chain's leaf: a mismatch (a rotation caught half way) would
+    produce a file that verifies Invalid, so it fails closed here instead."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        leaf = x509.load_pem_x509_certificates(chain)[0]
+        private = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise SigningError(f"signing key or certificate is not valid PEM: {exc}") from exc
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if leaf.public_key().public_bytes(*fmt) != private.public_key().public_bytes(*fmt):
+        raise SigningError(
+            "the signing key does not match the leaf certificate (rotation in progress?)", retriable=True
+        )
+
+
 class C2paSigner(ManifestSigner):
     """Signs with a PEM chain (leaf first) and a PEM private key, read at every signing so a
     missing or rotated key is noticed immediately rather than cached."""
@@ -68,14 +87,14 @@ class C2paSigner(ManifestSigner):
 
     def _material(self) -> tuple[bytes, bytes]:
         try:
-            return self.chain_path.read_bytes(), self.key_path.read_bytes()
+            chain, key = self.chain_path.read_bytes(), self.key_path.read_bytes()
         except OSError as exc:
             raise SigningError(f"signing key or certificate unreadable: {exc}") from exc
+        _check_pair(chain, key)
+        return chain, key
 
     def check(self) -> None:
-        chain, key = self._material()
-        if b"BEGIN CERTIFICATE" not in chain or b"PRIVATE KEY" not in key:
-            raise SigningError(f"{self.chain_path} / {self.key_path} are not a PEM chain and key")
+        self._material()
 
     def sign(self, src: Path, dst: Path, manifest: dict[str, Any]) -> None:
         import c2pa
@@ -171,8 +190,15 @@ class C2paCommandSigner(ManifestSigner):
 
 
 class C2paReader(ManifestReader):
-    def __init__(self, trust_anchors_pem: str) -> None:
-        self.trust_anchors_pem = trust_anchors_pem
+    """``trust_anchors``: PEM text, or a callable returning it (re-read at every
+    verification, so a rotated or added root is trusted without a restart)."""
+
+    def __init__(self, trust_anchors: str | Callable[[], str]) -> None:
+        self._anchors = trust_anchors
+
+    @property
+    def trust_anchors_pem(self) -> str:
+        return self._anchors() if callable(self._anchors) else self._anchors
 
     def read(self, path: Path) -> ManifestReport:
         return self.read_bytes(path.read_bytes())
@@ -181,8 +207,9 @@ class C2paReader(ManifestReader):
         import c2pa
 
         settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
-        if self.trust_anchors_pem:
-            settings["trust"] = {"trust_anchors": self.trust_anchors_pem}
+        anchors = self.trust_anchors_pem
+        if anchors:
+            settings["trust"] = {"trust_anchors": anchors}
         ctx = c2pa.Context.from_dict(settings)
         try:
             with c2pa.Reader("video/mp4", io.BytesIO(data), context=ctx) as reader:

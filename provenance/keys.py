@@ -21,7 +21,9 @@ ROOT = "root.pem"
 INTERMEDIATE = "intermediate.pem"
 LEAF = "leaf.pem"
 LEAF_KEY = "leaf.key"
+INTERMEDIATE_KEY = "intermediate.key"  # dev only: lets `keys rotate` issue new leaves
 CHAIN = "chain.pem"  # leaf + intermediate, the order C2PA expects
+TRUSTED_DIR = "trusted"  # earlier roots that stay trusted after a root rotation
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class KeyPaths:
 
     def exists(self) -> bool:
         return self.root.is_file() and self.chain.is_file() and self.leaf_key.is_file()
+
+    def trust_anchors(self) -> list[Path]:
+        """The current root and every archived root: files signed before a rotation stay Trusted."""
+        archived = sorted((self.directory / TRUSTED_DIR).glob("*.pem"))
+        return [p for p in [self.root, *archived] if p.is_file()]
 
 
 def _name(cn: str) -> x509.Name:
@@ -118,6 +125,55 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def rotate_leaf(directory: Path) -> KeyPaths:
+    """A new leaf key and certificate under the same intermediate; earlier files stay Trusted."""
+    paths = KeyPaths(directory)
+    inter_key_path = directory / INTERMEDIATE_KEY
+    if not inter_key_path.is_file():
+        raise FileNotFoundError(f"{inter_key_path} is missing: rotate the root instead (`keys rotate --root`)")
+    inter_key = serialization.load_pem_private_key(inter_key_path.read_bytes(), password=None)
+    assert isinstance(inter_key, ec.EllipticCurvePrivateKey)
+    inter = x509.load_pem_x509_certificate((directory / INTERMEDIATE).read_bytes())
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    leaf = _cert(
+        _name(f"provgate dev signer {stamp}"),
+        inter.subject,
+        leaf_key.public_key(),
+        inter_key,
+        ca=False,
+        path_len=None,
+        days=365,
+    )
+    # Key first, then the chain that names it; a signer reading between the two fails closed.
+    _write_private(paths.leaf_key, leaf_key)
+    (directory / LEAF).write_bytes(_pem(leaf))
+    paths.chain.write_bytes(_pem(leaf) + _pem(inter))
+    return paths
+
+
+def rotate_root(directory: Path) -> KeyPaths:
+    """Archive the current root under trusted/ (still trusted) and make a whole new chain."""
+    paths = KeyPaths(directory)
+    if paths.root.is_file():
+        archive = directory / TRUSTED_DIR
+        archive.mkdir(exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
+        (archive / f"root-{stamp}.pem").write_bytes(paths.root.read_bytes())
+    return init_dev_keys(directory, force=True)
+
+
 def init_dev_keys(directory: Path, *, force: bool = False) -> KeyPaths:
     """Create root + intermediate + leaf under ``directory``; keep an existing chain unless forced."""
     paths = KeyPaths(directory)
@@ -138,10 +194,6 @@ def init_dev_keys(directory: Path, *, force: bool = False) -> KeyPaths:
     (directory / INTERMEDIATE).write_bytes(_pem(inter))
     (directory / LEAF).write_bytes(_pem(leaf))
     (directory / CHAIN).write_bytes(_pem(leaf) + _pem(inter))
-    key_bytes = leaf_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(directory / LEAF_KEY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key_bytes)
+    _write_private(directory / LEAF_KEY, leaf_key)
+    _write_private(directory / INTERMEDIATE_KEY, inter_key)
     return paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from .base import ManifestReader, ManifestSigner
@@ -17,11 +18,15 @@ def create_signer(chain: Path, key: Path, *, tsa_url: str | None = None, signer:
     return C2paSigner(chain, key, tsa_url=tsa_url)
 
 
-def create_reader(trust_anchor_files: tuple[Path, ...]) -> ManifestReader:
+def create_reader(trust_anchor_files: Callable[[], list[Path]] | tuple[Path, ...]) -> ManifestReader:
+    """Trust anchors are re-read at every verification (rotation needs no restart)."""
     from .c2pa_backend import C2paReader
 
-    pems = [p.read_text() for p in trust_anchor_files if p.is_file()]
-    return C2paReader("\n".join(pems))
+    def anchors() -> str:
+        files = trust_anchor_files() if callable(trust_anchor_files) else trust_anchor_files
+        return "\n".join(p.read_text() for p in files if p.is_file())
+
+    return C2paReader(anchors)
 
 
 def build_manifest(**kwargs: object) -> dict:

@@ -165,6 +165,10 @@ class VerifyReport(Strict):
     watermark: WatermarkReport
     record: VerifyRecord | None
     consistent: bool
+    # Durable content credentials: when the file's own manifest is missing or broken but the
+    # watermark resolves to a record, the manifest provgate signed for it (added in 0.1.0).
+    stored_manifest: dict[str, Any] | None = None
+    notes: list[str] = []
 
 
 class Health(Strict):

@@ -277,3 +277,35 @@ def test_health_ready_metrics_schema(server: Server) -> None:
         schema = c.get("/schema").json()
         assert schema["openapi"].startswith("3.")
         assert "/v1/generations" in schema["paths"] and "/v1/verify" in schema["paths"]
+
+
+def test_stripped_manifest_is_recovered_from_the_watermark(client: httpx.Client, tmp_path: Path) -> None:
+    """Durable content credentials: a re-encoded re-upload has no manifest, the watermark
+    still leads to the record and the manifest provgate signed; a takedown is reported."""
+    from provenance.media import EncodeOptions, decode_frames, encode_mp4
+
+    gid = _generate(client, prompt="a kite over the dunes", duration_s=3)["id"]
+    assert wait_for(client, gid)["status"] == "succeeded"
+    released = tmp_path / "released.mp4"
+    released.write_bytes(client.get(f"/v1/generations/{gid}/content").content)
+    frames, fps = decode_frames(released, max_frames=72)
+    h, w = frames.shape[1:3]
+    crop = frames[:, int(h * 0.05) : int(h * 0.95) // 2 * 2, int(w * 0.05) : int(w * 0.95) // 2 * 2]
+    reupload = tmp_path / "reupload.mp4"
+    encode_mp4(
+        reupload, np.ascontiguousarray(crop), np.zeros((48000, 2), np.float32), int(fps), 48000, EncodeOptions(crf=28)
+    )
+    v = client.post("/v1/verify", files={"file": ("r.mp4", reupload.read_bytes(), "video/mp4")}).json()
+    assert v["c2pa"]["state"] == "Missing"
+    assert v["watermark"]["found"] and v["watermark"]["generation_id"] == gid
+    assert v["record"]["generation_id"] == gid
+    stored = v["stored_manifest"]
+    assert stored is not None, v
+    assert stored["assertions"][-1]["data"]["generation_id"] == gid
+    assert any("recovered" in n for n in v["notes"])
+    assert v["consistent"] is False  # there is no manifest in the file to agree with
+
+    client.post(f"/v1/generations/{gid}/takedown", json={"reason": "test"})
+    v = client.post("/v1/verify", files={"file": ("r.mp4", reupload.read_bytes(), "video/mp4")}).json()
+    assert v["record"]["taken_down"] is True
+    assert any("taken down" in n for n in v["notes"])

@@ -14,11 +14,11 @@ from provenance.media import EncodeOptions, decode_frames, encode_mp4, probe
 from provenance.visible import draw_label
 from provenance.watermark import (
     ALGORITHM,
+    CODED_BITS,
     SpreadSpectrumWatermark,
-    bits_to_int,
-    crc16,
+    decode_bits,
     derive_payload,
-    int_to_bits,
+    encode_payload,
 )
 from schemas.manifest import TRAINED_ALGORITHMIC_MEDIA
 
@@ -42,12 +42,26 @@ def marked_mp4(tmp_path_factory: pytest.TempPathFactory, clip: tuple[np.ndarray,
     return path
 
 
-def test_bits_and_crc_roundtrip() -> None:
-    bits = int_to_bits(PAYLOAD, 48)
-    assert bits_to_int(bits) == PAYLOAD
-    flipped = bits.copy()
-    flipped[3] ^= 1
-    assert not np.array_equal(crc16(bits), crc16(flipped))
+def test_codeword_roundtrip_and_error_correction() -> None:
+    bits = encode_payload(PAYLOAD)
+    assert len(bits) == CODED_BITS == 96
+    assert decode_bits(bits) == PAYLOAD
+    damaged = bits.copy()
+    damaged[[3, 20]] ^= 1  # two wrong bytes: Reed-Solomon corrects them
+    assert decode_bits(damaged) == PAYLOAD
+    wrecked = bits.copy()
+    wrecked[::7] ^= 1  # many wrong bytes: refused, never a wrong payload
+    assert decode_bits(wrecked) in (None, PAYLOAD)
+
+
+def test_soft_decisions_use_erasures() -> None:
+    bits = encode_payload(PAYLOAD)
+    damaged = bits.copy()
+    damaged[[0, 9, 17]] ^= 1  # three wrong bytes: beyond hard-decision RS
+    soft = np.where(bits == 1, 5.0, -5.0)
+    soft[[0, 9, 17]] *= -0.1  # ...but the decoder knows they are the weakest
+    assert decode_bits(damaged) is None
+    assert decode_bits(damaged, soft) == PAYLOAD
 
 
 def test_payload_is_keyed_and_rederivable() -> None:
@@ -82,6 +96,23 @@ def test_watermark_survives_reencode_crf28_and_downscale(tmp_path: Path, marked_
     out = tmp_path / "re.mp4"
     encode_mp4(out, small, np.zeros((48000, 2), np.float32), 24, 48000, EncodeOptions(crf=28))
     det = SpreadSpectrumWatermark(KEY).detect(decode_frames(out, max_frames=48)[0])
+    assert det.found and det.payload == PAYLOAD
+
+
+@pytest.mark.parametrize("keep", [0.9, 0.8])
+def test_watermark_survives_centre_crop(marked_mp4: Path, keep: float) -> None:
+    frames, _ = decode_frames(marked_mp4, max_frames=48)
+    h, w = frames.shape[1:3]
+    ch, cw = int(h * keep) // 2 * 2, int(w * keep) // 2 * 2
+    y, x = (h - ch) // 2, (w - cw) // 2
+    det = SpreadSpectrumWatermark(KEY).detect(np.ascontiguousarray(frames[:, y : y + ch, x : x + cw]))
+    assert det.found and det.payload == PAYLOAD
+    assert det.sync is not None and abs(det.sync.scale - keep) < 0.03
+
+
+def test_any_short_segment_at_another_frame_rate(marked_mp4: Path) -> None:
+    frames, _ = decode_frames(marked_mp4, max_frames=48)
+    det = SpreadSpectrumWatermark(KEY).detect(frames[13:43:2])  # 15 frames from the middle, every other
     assert det.found and det.payload == PAYLOAD
 
 
@@ -195,3 +226,36 @@ def test_failing_external_signer_raises_and_writes_nothing(tmp_path: Path, keys,
     with pytest.raises(SigningError, match="exited 1"):
         signer.sign(marked_mp4, out, _manifest())
     assert not out.exists()
+
+
+def test_rotation_keeps_earlier_files_trusted(tmp_path: Path, marked_mp4: Path) -> None:
+    from provenance.keys import rotate_leaf, rotate_root
+    from provenance.registry import create_reader
+
+    paths = init_dev_keys(tmp_path / "keys")
+    reader = create_reader(paths.trust_anchors)  # re-read at each verification
+    files = []
+    for step in ("first", "leaf", "root"):
+        if step == "leaf":
+            rotate_leaf(paths.directory)
+        elif step == "root":
+            rotate_root(paths.directory)
+        out = tmp_path / f"{step}.mp4"
+        C2paSigner(paths.chain, paths.leaf_key).sign(marked_mp4, out, _manifest(step))
+        files.append(out)
+    assert len(paths.trust_anchors()) == 2  # current root + the archived one
+    for f in files:
+        assert reader.read(f).state == "Trusted", f.name
+    stranger = init_dev_keys(tmp_path / "stranger")
+    foreign = tmp_path / "foreign.mp4"
+    C2paSigner(stranger.chain, stranger.leaf_key).sign(marked_mp4, foreign, _manifest())
+    assert reader.read(foreign).state == "Valid"
+
+
+def test_key_that_does_not_match_the_leaf_fails_closed(tmp_path: Path, keys, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    other = init_dev_keys(tmp_path / "other")
+    signer = C2paSigner(keys.chain, other.leaf_key)
+    with pytest.raises(SigningError, match="does not match") as exc:
+        signer.sign(marked_mp4, tmp_path / "x.mp4", _manifest())
+    assert exc.value.retriable
+    assert not (tmp_path / "x.mp4").exists()
