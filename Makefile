@@ -44,7 +44,7 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/admission.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/watermark.py
-	$(BIN)/python bench/provenance.py
+	$(BIN)/python bench/signing.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .provgate .pytest_cache

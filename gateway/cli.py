@@ -89,7 +89,7 @@ def _db_settings(args: argparse.Namespace) -> tuple[Settings, Embedded | None]:
 
 
 # -- tenants ---------------------------------------------------------------------------------
-async def create_tenant(database_url: str, name: str, roles: list[str]) -> str:
+async def create_tenant(database_url: str, name: str, roles: list[str], *, label: str | None = None) -> str:
     from . import repo
     from .auth import ROLES, hash_key, new_key
     from .db import Database
@@ -100,6 +100,8 @@ async def create_tenant(database_url: str, name: str, roles: list[str]) -> str:
     key = new_key()
     async with Database(database_url, min_size=1, max_size=2) as db, db.transaction() as conn:
         tenant_id = await repo.create_tenant(conn, name)
+        if label is not None:
+            await repo.set_tenant_setting(conn, tenant_id, "label", label)
         await repo.create_key(conn, tenant_id, hash_key(key), key[:10], sorted(set(roles)))
     return key
 
@@ -107,7 +109,7 @@ async def create_tenant(database_url: str, name: str, roles: list[str]) -> str:
 def cmd_tenant(args: argparse.Namespace) -> int:
     s, emb = _db_settings(args)
     try:
-        key = asyncio.run(create_tenant(s.database.url, args.name, args.role or ["platform"]))
+        key = asyncio.run(create_tenant(s.database.url, args.name, args.role or ["platform"], label=args.label))
     finally:
         if emb:
             emb.pg.stop() if not _server_running(s) else None
@@ -433,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     tc = tsub.add_parser("create", help="create a tenant (or a new key for an existing one)")
     tc.add_argument("name")
     tc.add_argument("--role", action="append", choices=["platform", "reviewer", "auditor", "admin"])
+    tc.add_argument("--label", help="platform name in this tenant's visible watermark (default $PROVGATE_LABEL)")
     data_dir(tc)
     tc.set_defaults(func=cmd_tenant)
 

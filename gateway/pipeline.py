@@ -140,14 +140,20 @@ async def _allocate_payload(services: Services, job: Job) -> int:
     raise JobFailed("watermark_payload_exhausted", "no free watermark payload after 16 derivations", retriable=False)
 
 
-def _label_text(services: Services, row: asyncpg.Record) -> str:
-    return f"{services.settings.provenance.label} · AI-generated · @{row['user_id']}"
+async def _label_text(services: Services, row: asyncpg.Record) -> str:
+    """The tenant's platform name (tenant setting `label`, else PROVGATE_LABEL) and the creator."""
+    async with services.db.connection() as conn:
+        tenant = await repo.tenant_settings(conn, row["tenant_id"])
+    platform = str(tenant.get("label") or services.settings.provenance.label)[:60]
+    return f"{platform} · AI-generated · @{row['user_id']}"
 
 
-def mark_frames(services: Services, frames: np.ndarray, fps: float, payload: int, label: str) -> None:
-    """Invisible watermark first (it must not be disturbed by the label), then the visible label."""
+def mark_media(services: Services, frames: np.ndarray, audio: np.ndarray, fps: float, payload: int, label: str) -> None:
+    """Invisible watermark first (it must not be disturbed by the label), then the visible
+    label; the soundtrack carries the same payload."""
     services.watermark.embed(frames, payload)
     draw_label(frames, label, fps)
+    services.audio_watermark.embed(audio, payload)
 
 
 async def process(services: Services, job: Job) -> dict[str, float]:
@@ -186,7 +192,7 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         payload = await _allocate_payload(services, job)
         with _timed(services, "mark", timings):
             await services.run_blocking(
-                mark_frames, services, media.frames, media.fps, payload, _label_text(services, row)
+                mark_media, services, media.frames, media.audio, media.fps, payload, await _label_text(services, row)
             )
         with _timed(services, "encode", timings):
             await services.run_blocking(encode_mp4, unsigned, media.frames, media.audio, media.fps, media.sample_rate)

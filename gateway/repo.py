@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -24,6 +25,19 @@ async def create_tenant(conn: asyncpg.Connection, name: str) -> uuid.UUID:
         name,
     )
     return row["id"]
+
+
+async def set_tenant_setting(conn: asyncpg.Connection, tenant_id: uuid.UUID, key: str, value: object) -> None:
+    await conn.execute(
+        "UPDATE tenants SET settings = settings || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1",
+        tenant_id,
+        key,
+        json.dumps(value),
+    )
+
+
+async def tenant_settings(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> dict[str, Any]:
+    return await conn.fetchval("SELECT settings FROM tenants WHERE id = $1", tenant_id) or {}
 
 
 async def create_key(

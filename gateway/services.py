@@ -21,6 +21,7 @@ from classifiers.policy import Policy
 from generator import registry as generator_registry
 from generator.base import Generator
 from provenance import registry as provenance_registry
+from provenance.audio_watermark import AudioWatermark
 from provenance.base import ManifestReader, ManifestSigner
 from provenance.watermark import SpreadSpectrumWatermark
 
@@ -45,6 +46,7 @@ class Services:
     signer: ManifestSigner
     reader: ManifestReader
     watermark: SpreadSpectrumWatermark
+    audio_watermark: AudioWatermark
     metrics: Metrics = field(default_factory=Metrics)
     keys: KeyCache = field(default_factory=KeyCache)
     limiter: RateLimiter | None = None
@@ -75,6 +77,7 @@ class Services:
             "signer": provenance_registry.create_signer(p.chain_path, p.key_path, tsa_url=p.tsa_url, signer=p.signer),
             "reader": provenance_registry.create_reader(p.anchor_paths),  # re-read per verification
             "watermark": provenance_registry.create_watermark(settings.watermark_key()),
+            "audio_watermark": provenance_registry.create_audio_watermark(settings.watermark_key()),
             "limiter": RateLimiter(settings.server.rate_per_s, settings.server.rate_burst),
         }
         parts.update(replace)

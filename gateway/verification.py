@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
-from provenance.media import MediaError, decode_frames
+from provenance.media import MediaError, decode_audio, decode_frames
 from schemas.api import C2paReport, VerifyRecord, VerifyReport, WatermarkReport
 from schemas.manifest import PROVGATE_ASSERTION
 
@@ -23,22 +23,24 @@ from .services import Services
 
 MAX_VERIFY_BYTES = 512 * 1024 * 1024
 WATERMARK_SECONDS = 2.0
+AUDIO_SECONDS = 12.0
 
 
 def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkReport, int | None]:
     with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
         tmp.write(data)
         tmp.flush()
-        report = services.reader.read(Path(tmp.name))
+        path = Path(tmp.name)
+        report = services.reader.read(path)
         assertion = report.assertions.get(PROVGATE_ASSERTION) or {}
         c2pa = C2paReport(
             state=report.state,  # type: ignore[arg-type]
-            signer=report.signer,  # type: ignore[arg-type]
+            signer=report.signer,
             generation_id=assertion.get("generation_id"),
             codes=report.codes,
         )
         try:
-            frames, fps = decode_frames(Path(tmp.name), max_frames=int(WATERMARK_SECONDS * 24))
+            frames, _ = decode_frames(path, max_frames=int(WATERMARK_SECONDS * 24))
         except MediaError as exc:
             unreadable = report.state == "Missing" or any(c.startswith("read.error") for c in report.codes)
             if unreadable:
@@ -46,9 +48,16 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
                     f"the file is not a video provgate can read: {exc}", code="invalid_media", details={"field": "file"}
                 ) from None
             return c2pa, WatermarkReport(found=False), None
+        audio = decode_audio(path, max_seconds=AUDIO_SECONDS)
     det = services.watermark.detect(frames)
-    wm = WatermarkReport(found=det.found, algorithm=services.watermark.algorithm)
-    return c2pa, wm, det.payload if det.found else None
+    audio_payload = None
+    audio_found: bool | None = None
+    if audio is not None and len(audio[0]) >= services.audio_watermark.min_samples:
+        audio_payload, _ = services.audio_watermark.detect(audio[0])
+        audio_found = audio_payload is not None
+    payload = det.payload if det.found else audio_payload
+    wm = WatermarkReport(found=payload is not None, algorithm=services.watermark.algorithm, audio_found=audio_found)
+    return c2pa, wm, payload
 
 
 def _record(row: asyncpg.Record) -> VerifyRecord:

@@ -91,6 +91,32 @@ def probe(path: Path) -> Probe:
         raise MediaError(f"not a decodable video: {exc}") from exc
 
 
+def decode_audio(path: Path, *, max_seconds: float = 60.0) -> tuple[np.ndarray, int] | None:
+    """The first ``max_seconds`` of the audio track as N x C float32, or None without audio."""
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                return None
+            stream = c.streams.audio[0]
+            rate = stream.codec_context.sample_rate or 48_000
+            limit = int(max_seconds * rate)
+            chunks: list[np.ndarray] = []
+            total = 0
+            resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout.name, rate=rate)
+            for frame in c.decode(stream):
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray()
+                    chunks.append(arr)
+                    total += arr.shape[1]
+                if total >= limit:
+                    break
+    except av.error.FFmpegError:
+        return None
+    if not chunks:
+        return None
+    return np.concatenate(chunks, axis=1)[:, :limit].T.astype(np.float32), rate
+
+
 def decode_frames(path: Path, *, max_frames: int = 96, start_s: float = 0.0) -> tuple[np.ndarray, float]:
     """Decode up to ``max_frames`` consecutive RGB frames from ``start_s``; returns (frames, fps)."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from .audio_watermark import AudioWatermark
 from .base import ManifestReader, ManifestSigner
 from .watermark import SpreadSpectrumWatermark
 
@@ -37,3 +38,7 @@ def build_manifest(**kwargs: object) -> dict:
 
 def create_watermark(key: bytes) -> SpreadSpectrumWatermark:
     return SpreadSpectrumWatermark(key)
+
+
+def create_audio_watermark(key: bytes) -> AudioWatermark:
+    return AudioWatermark(key)

@@ -147,6 +147,8 @@ class WatermarkReport(Strict):
     generation_id: str | None = None
     bit_errors: int | None = None
     algorithm: str | None = None
+    # The soundtrack's own mark (None: no audio track, or too short to carry a codeword).
+    audio_found: bool | None = None
 
 
 class VerifyRecord(Strict):

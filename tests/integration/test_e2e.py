@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import subprocess
@@ -282,7 +283,7 @@ def test_health_ready_metrics_schema(server: Server) -> None:
 def test_stripped_manifest_is_recovered_from_the_watermark(client: httpx.Client, tmp_path: Path) -> None:
     """Durable content credentials: a re-encoded re-upload has no manifest, the watermark
     still leads to the record and the manifest provgate signed; a takedown is reported."""
-    from provenance.media import EncodeOptions, decode_frames, encode_mp4
+    from provenance.media import EncodeOptions, decode_audio, decode_frames, encode_mp4
 
     gid = _generate(client, prompt="a kite over the dunes", duration_s=3)["id"]
     assert wait_for(client, gid)["status"] == "succeeded"
@@ -292,8 +293,10 @@ def test_stripped_manifest_is_recovered_from_the_watermark(client: httpx.Client,
     h, w = frames.shape[1:3]
     crop = frames[:, int(h * 0.05) : int(h * 0.95) // 2 * 2, int(w * 0.05) : int(w * 0.95) // 2 * 2]
     reupload = tmp_path / "reupload.mp4"
+    sound = decode_audio(released)
+    assert sound is not None
     encode_mp4(
-        reupload, np.ascontiguousarray(crop), np.zeros((48000, 2), np.float32), int(fps), 48000, EncodeOptions(crf=28)
+        reupload, np.ascontiguousarray(crop), sound[0], int(fps), 48000, EncodeOptions(crf=28, audio_bitrate=96_000)
     )
     v = client.post("/v1/verify", files={"file": ("r.mp4", reupload.read_bytes(), "video/mp4")}).json()
     assert v["c2pa"]["state"] == "Missing"
@@ -303,9 +306,32 @@ def test_stripped_manifest_is_recovered_from_the_watermark(client: httpx.Client,
     assert stored is not None, v
     assert stored["assertions"][-1]["data"]["generation_id"] == gid
     assert any("recovered" in n for n in v["notes"])
+    assert v["watermark"]["audio_found"] is True  # the soundtrack carries the payload too
     assert v["consistent"] is False  # there is no manifest in the file to agree with
 
     client.post(f"/v1/generations/{gid}/takedown", json={"reason": "test"})
     v = client.post("/v1/verify", files={"file": ("r.mp4", reupload.read_bytes(), "video/mp4")}).json()
     assert v["record"]["taken_down"] is True
     assert any("taken down" in n for n in v["notes"])
+
+
+def test_visible_label_is_configurable_per_tenant(server: Server, tmp_path: Path) -> None:
+    """The label is drawn from the tenant's settings: two tenants, two different overlays."""
+    from gateway.cli import create_tenant
+    from provenance.media import decode_frames
+
+    frames = {}
+    for label in ("A", "WWWWWWWWWWWWWWWWWWWWWWWWWWWWWW"):
+        key = asyncio.run(create_tenant(server.db_url, f"label-{len(label)}", ["platform"], label=label))
+        with server.client(key) as c:
+            gid = _generate(c, prompt="an empty grey room", seed=5)["id"]
+            assert wait_for(c, gid)["status"] == "succeeded"
+            out = tmp_path / f"{len(label)}.mp4"
+            out.write_bytes(c.get(f"/v1/generations/{gid}/content").content)
+        frames[label] = decode_frames(out, max_frames=1)[0][0].astype(int)
+    # Same prompt and seed: the only difference between the two videos is the label text,
+    # drawn in the top-left corner on the first frame; the longer label covers more pixels.
+    diff = np.abs(frames["A"] - frames["WWWWWWWWWWWWWWWWWWWWWWWWWWWWWW"]).sum(axis=2)
+    h, w = diff.shape
+    # (the invisible marks differ too, by a few levels everywhere: compare against that floor).
+    assert diff[: h // 12, : w // 2].mean() > 3 * max(1e-6, diff[h // 2 :, :].mean())

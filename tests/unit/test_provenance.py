@@ -259,3 +259,27 @@ def test_key_that_does_not_match_the_leaf_fails_closed(tmp_path: Path, keys, mar
         signer.sign(marked_mp4, tmp_path / "x.mp4", _manifest())
     assert exc.value.retriable
     assert not (tmp_path / "x.mp4").exists()
+
+
+def _aac_roundtrip(tmp: Path, audio: np.ndarray, bitrate: int) -> np.ndarray:
+    from provenance.media import decode_audio
+
+    frames = np.zeros((len(audio) * 24 // 48000, 64, 64, 3), dtype=np.uint8)
+    path = tmp / "a.mp4"
+    encode_mp4(path, frames, audio, 24, 48000, EncodeOptions(audio_bitrate=bitrate))
+    decoded = decode_audio(path)
+    assert decoded is not None
+    return decoded[0]
+
+
+def test_audio_mark_survives_aac_96k(tmp_path: Path) -> None:
+    from provenance.audio_watermark import AudioWatermark
+
+    media = ProceduralGenerator().generate(GenerationSpec("a lighthouse", 3, 4, "480p"))
+    aw = AudioWatermark(KEY)
+    clean = media.audio.copy()
+    aw.embed(media.audio, PAYLOAD)
+    snr = 10 * np.log10((clean**2).mean() / ((media.audio - clean) ** 2).mean())
+    assert snr >= 19.0
+    assert aw.detect(_aac_roundtrip(tmp_path, media.audio, 96_000))[0] == PAYLOAD
+    assert aw.detect(_aac_roundtrip(tmp_path, clean, 96_000))[0] is None

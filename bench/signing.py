@@ -1,7 +1,7 @@
 """Signing and verification time for a 10 s 720p MP4, and provgate's signing overhead as a
 ratio to a bare c2pa-python sign of the same file, same manifest, in the same run.
 
-    .venv/bin/python bench/provenance.py [--runs 7]
+    .venv/bin/python bench/signing.py [--runs 7]
 """
 
 from __future__ import annotations
