@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from schemas.api import ErrorBody, ErrorResponse
 
 from . import __version__
+from .decisions import DecisionConsumer
 from .errors import ProvgateError
 from .relay import Relay
 from .routes import generations, misc, reviews
@@ -150,17 +151,22 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         worker = Worker(svc) if run_worker and settings.worker.concurrency > 0 else None
         relay = Relay(svc) if run_relay else None
-        app.state.worker, app.state.relay = worker, relay
+        decisions = DecisionConsumer(svc) if run_relay else None
+        app.state.worker, app.state.relay, app.state.decisions = worker, relay, decisions
         try:
             await svc.start()
             if relay is not None:
                 await relay.start()
+            if decisions is not None:
+                await decisions.start()
             if worker is not None:
                 await worker.start()
             yield
         finally:
             if worker is not None:
                 await worker.stop()
+            if decisions is not None:
+                await decisions.stop()
             if relay is not None:
                 await relay.stop()
             await svc.stop()
@@ -173,9 +179,16 @@ def create_app(
             generations.get_content,
             generations.takedown_generation,
             reviews.list_reviews,
+            reviews.claim,
+            reviews.stats,
+            reviews.get_review,
+            reviews.frame,
             reviews.post_decision,
+            reviews.report_generation,
             misc.moderate,
             misc.verify_file,
+            misc.console_page,
+            misc.verify_page,
             misc.healthz,
             misc.readyz,
             misc.metrics,

@@ -260,7 +260,10 @@ async def _run_parts(s: Settings, *, worker: bool, relay: bool) -> None:
     try:
         await services.start()
         if relay:
+            from .decisions import DecisionConsumer
+
             parts.append(Relay(services))
+            parts.append(DecisionConsumer(services))
         if worker:
             parts.append(Worker(services))
         for p in parts:
@@ -372,6 +375,42 @@ def cmd_review_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schemas_export(args: argparse.Namespace) -> int:
+    from .apidocs import export
+
+    for path in export(Path(args.directory)):
+        _print(f"wrote {path}")
+    return 0
+
+
+def cmd_review_stats(args: argparse.Namespace) -> int:
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    url, key = _client_target(args)
+    try:
+        r = httpx.get(f"{url}/v1/reviews/stats", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    except httpx.HTTPError as exc:
+        _err(f"cannot reach provgate at {url}: {exc}")
+        return 2
+    if r.status_code != 200:
+        _err(f"HTTP {r.status_code}: {r.text}")
+        return 2
+    s = r.json()
+    if args.json:
+        _print(json.dumps(s, indent=2))
+        return 0
+    t = Table(title="review queue", show_header=False)
+    t.add_row("open items", str(s["open"]))
+    t.add_row("assigned now", str(s["assigned"]))
+    t.add_row("oldest open item", f"{s['oldest_open_age_s'] / 60:.1f} min")
+    t.add_row("decisions in the last hour", str(s["decisions_last_hour"]))
+    t.add_row("open by priority", ", ".join(f"p{k}: {v}" for k, v in sorted(s["by_priority"].items())) or "-")
+    Console().print(t)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import httpx
 
@@ -466,6 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
     client(sp)
     sp.set_defaults(func=cmd_verify)
 
+    sp = sub.add_parser("schemas", help="event contracts")
+    ssub = sp.add_subparsers(dest="schemas_command", required=True)
+    se = ssub.add_parser("export", help="write JSON Schema and AsyncAPI for the events")
+    se.add_argument("directory", nargs="?", default="docs")
+    se.set_defaults(func=cmd_schemas_export)
+
     sp = sub.add_parser("review", help="reviewer tools")
     rsub = sp.add_subparsers(dest="review_command", required=True)
     rt = rsub.add_parser("tail", help="follow the review topic")
@@ -475,6 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--timeout", type=float, default=0, help="stop after S seconds without events (0 = never)")
     data_dir(rt)
     rt.set_defaults(func=cmd_review_tail)
+    rs = rsub.add_parser("stats", help="queue depth, oldest item, decisions per hour")
+    rs.add_argument("--json", action="store_true")
+    client(rs)
+    rs.set_defaults(func=cmd_review_stats)
 
     sp = sub.add_parser("demo", help="one generation end to end against a running server")
     sp.add_argument("--prompt", default=DEMO_PROMPT)

@@ -203,8 +203,15 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         prompt_decision = msgspec.convert(row["prompt_decision"], Decision) if row["prompt_decision"] else None
         decisions = [d for d in (prompt_decision, check.decision) if d is not None]
         decision = combine(*decisions)
+        # A human looks at what is uncertain, and at every block for an apparent minor.
+        needs_review = decision.outcome == "review" or decision.categories.get("sexual/minors", 0.0) >= 0.5
+        thumbs = 0
+        if needs_review:
+            thumbs = await services.run_blocking(
+                write_thumbnails, thumbnail_dir(services, job.tenant_id, job.id), sampled
+            )
         if decision.outcome == "block":
-            await finish(services, job, "blocked", decision)
+            await finish(services, job, "blocked", decision, review=needs_review, thumbnails=thumbs)
             return timings
         if job.cancelled():
             raise LeaseLost()
@@ -229,7 +236,7 @@ async def process(services: Services, job: Job) -> dict[str, float]:
                 },
             }
             status = "succeeded" if decision.outcome == "allow" else "under_review"
-            await finish(services, job, status, decision, artifact=artifact)
+            await finish(services, job, status, decision, artifact=artifact, review=needs_review, thumbnails=thumbs)
     except BaseException:
         check_task.cancel()
         final.unlink(missing_ok=True)
@@ -279,8 +286,11 @@ async def finish(
     *,
     error: dict[str, Any] | None = None,
     artifact: dict[str, Any] | None = None,
+    review: bool = False,
+    thumbnails: int = 0,
 ) -> None:
-    """Final state + its events in one transaction, only while this worker holds the lease."""
+    """Final state + its events (and the review request) in one transaction, only while this
+    worker holds the lease."""
     d = msgspec.to_builtins(decision) if decision else None
     async with services.db.transaction() as conn:
         if await repo.lock_own_job(conn, job.id, job.owner) is None:
@@ -296,8 +306,8 @@ async def finish(
             sha256=(artifact or {}).get("sha256", ""),
             error_code=(error or {}).get("code", ""),
         )
-        if status == "under_review" and decision is not None:
-            await request_review(conn, job.id, job.tenant_id, decision)
+        if (review or status == "under_review") and decision is not None:
+            await request_review(conn, job.id, job.tenant_id, decision, thumbnails=thumbnails)
     services.metrics.jobs.labels(status).inc()
 
 
@@ -333,7 +343,15 @@ async def emit_status(
     await emit(conn, cls(**kwargs), subject=str(gen_id))
 
 
-async def request_review(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id: uuid.UUID, decision: Decision) -> None:
+async def request_review(
+    conn: asyncpg.Connection,
+    gen_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    decision: Decision,
+    *,
+    thumbnails: int = 0,
+    reason: str = "",
+) -> uuid.UUID:
     review_id = uuid.uuid4()
     priority = review_priority(decision)
     deadline = datetime.now(UTC) + timedelta(hours=1 if priority <= 1 else 24)
@@ -347,6 +365,8 @@ async def request_review(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id:
             "categories": decision.categories,
             "reasons": decision.reasons,
             "deadline": deadline,
+            "thumbnails": thumbnails,
+            "reason": reason,
         },
     )
     await emit_review(
@@ -359,9 +379,30 @@ async def request_review(conn: asyncpg.Connection, gen_id: uuid.UUID, tenant_id:
             categories=decision.categories,
             reasons=decision.reasons,
             deadline=deadline,
+            thumbnails=[thumbnail_ref(review_id, i) for i in range(thumbnails)],
         ),
         subject=str(gen_id),
     )
+    return review_id
+
+
+def thumbnail_ref(review_id: uuid.UUID, index: int) -> str:
+    return f"/v1/reviews/{review_id}/frames/{index}"
+
+
+def thumbnail_dir(services: Services, tenant_id: uuid.UUID, gen_id: uuid.UUID) -> Path:
+    return services.settings.server.artifacts_dir / str(tenant_id) / "thumbs" / str(gen_id)
+
+
+def write_thumbnails(directory: Path, sampled: np.ndarray, limit: int = 6, width: int = 320) -> int:
+    """Small JPEGs of evenly spaced sampled frames, for reviewers (served by reference)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    picks = np.linspace(0, len(sampled) - 1, num=min(limit, len(sampled))).round().astype(int)
+    for n, i in enumerate(picks):
+        img = Image.fromarray(sampled[i])
+        img.thumbnail((width, width * 2))
+        img.save(directory / f"{n}.jpg", "JPEG", quality=80)
+    return len(picks)
 
 
 def cleanup_stale_unsigned(artifacts_dir: Path, older_than_s: float = 3600) -> None:

@@ -241,8 +241,8 @@ async def queue_depth(conn: asyncpg.Connection) -> dict[str, int]:
 # -- reviews ---------------------------------------------------------------------------------
 async def insert_review(conn: asyncpg.Connection, r: dict[str, Any]) -> None:
     await conn.execute(
-        "INSERT INTO reviews (id, tenant_id, generation_id, priority, categories, reasons, deadline) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO reviews (id, tenant_id, generation_id, priority, categories, reasons, deadline, thumbnails, "
+        "reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         r["id"],
         r["tenant_id"],
         r["generation_id"],
@@ -250,28 +250,98 @@ async def insert_review(conn: asyncpg.Connection, r: dict[str, Any]) -> None:
         r["categories"],
         r["reasons"],
         r["deadline"],
+        r.get("thumbnails", 0),
+        r.get("reason", ""),
     )
 
 
 REVIEW_COLUMNS = (
-    "id, generation_id, status, priority, categories, reasons, created_at, deadline, decision, notes, "
-    "reviewer, decided_at, tenant_id"
+    "r.id, r.generation_id, r.status, r.priority, r.categories, r.reasons, r.created_at, r.deadline, r.decision, "
+    "r.notes, r.reviewer, r.decided_at, r.tenant_id, r.assigned_to, r.lease_expires_at, r.escalated, r.thumbnails, "
+    "r.reason, g.prompt, g.status AS generation_status, g.cameos, g.tenant_id AS gen_tenant"
 )
+REVIEW_FROM = "FROM reviews r JOIN generations g ON g.id = r.generation_id"
+# Most urgent first (priority 0 is top), oldest first within a priority.
+REVIEW_ORDER = "ORDER BY r.priority, r.created_at"
 
 
 async def list_reviews(conn: asyncpg.Connection, tenant_id: uuid.UUID, status: str, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE tenant_id = $1 AND status = $2 "
-        "ORDER BY priority, created_at LIMIT $3",
+        f"SELECT {REVIEW_COLUMNS} {REVIEW_FROM} WHERE r.tenant_id = $1 AND r.status = $2 {REVIEW_ORDER} LIMIT $3",
         tenant_id,
         status,
         limit,
     )
 
 
+async def get_review(conn: asyncpg.Connection, review_id: uuid.UUID, tenant_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {REVIEW_COLUMNS} {REVIEW_FROM} WHERE r.id = $1 AND r.tenant_id = $2", review_id, tenant_id
+    )
+
+
+async def claim_review(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, reviewer: str, lease_s: float
+) -> asyncpg.Record | None:
+    """Assign the most urgent open item that nobody holds (or whose lease expired) to ``reviewer``.
+    A reviewer who already holds an item gets that one back, so a reload never grabs a second."""
+    held = await conn.fetchrow(
+        "SELECT id FROM reviews WHERE tenant_id = $1 AND status = 'open' AND assigned_to = $2 "
+        "AND lease_expires_at > now() ORDER BY priority, created_at LIMIT 1",
+        tenant_id,
+        reviewer,
+    )
+    if held is not None:
+        await conn.execute(
+            "UPDATE reviews SET lease_expires_at = now() + make_interval(secs => $2) WHERE id = $1", held["id"], lease_s
+        )
+        return await get_review(conn, held["id"], tenant_id)
+    row = await conn.fetchrow(
+        """
+        UPDATE reviews SET assigned_to = $2, lease_expires_at = now() + make_interval(secs => $3)
+        WHERE id = (
+            SELECT id FROM reviews
+            WHERE tenant_id = $1 AND status = 'open' AND (assigned_to IS NULL OR lease_expires_at < now())
+            ORDER BY priority, created_at
+            FOR UPDATE SKIP LOCKED
+            LIMIT 1
+        )
+        RETURNING id
+        """,
+        tenant_id,
+        reviewer,
+        lease_s,
+    )
+    return await get_review(conn, row["id"], tenant_id) if row else None
+
+
 async def lock_review(conn: asyncpg.Connection, review_id: uuid.UUID, tenant_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = $1 AND tenant_id = $2 FOR UPDATE", review_id, tenant_id
+        "SELECT id, generation_id, status, decision, priority, assigned_to, lease_expires_at > now() AS leased "
+        "FROM reviews WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+        review_id,
+        tenant_id,
+    )
+
+
+async def log_decision(
+    conn: asyncpg.Connection,
+    review_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    decision: str,
+    reviewer: str,
+    notes: str,
+    source: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO review_decisions (review_id, tenant_id, decision, reviewer, notes, source) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        review_id,
+        tenant_id,
+        decision,
+        reviewer,
+        notes,
+        source,
     )
 
 
@@ -279,8 +349,8 @@ async def decide_review(
     conn: asyncpg.Connection, review_id: uuid.UUID, decision: str, notes: str, reviewer: str
 ) -> None:
     await conn.execute(
-        "UPDATE reviews SET status = 'decided', decision = $2, notes = $3, reviewer = $4, decided_at = now() "
-        "WHERE id = $1",
+        "UPDATE reviews SET status = 'decided', decision = $2, notes = $3, reviewer = $4, decided_at = now(), "
+        "assigned_to = NULL, lease_expires_at = NULL WHERE id = $1",
         review_id,
         decision,
         notes,
@@ -288,14 +358,53 @@ async def decide_review(
     )
 
 
+async def escalate_review(conn: asyncpg.Connection, review_id: uuid.UUID, notes: str, reviewer: str) -> None:
+    await conn.execute(
+        "UPDATE reviews SET escalated = true, priority = GREATEST(0, priority - 1), assigned_to = NULL, "
+        "lease_expires_at = NULL, notes = $2, reviewer = $3 WHERE id = $1",
+        review_id,
+        notes,
+        reviewer,
+    )
+
+
 async def close_open_reviews(conn: asyncpg.Connection, gen_id: uuid.UUID, reviewer: str, notes: str) -> None:
     await conn.execute(
-        "UPDATE reviews SET status = 'decided', decision = 'reject', notes = $3, reviewer = $2, decided_at = now() "
-        "WHERE generation_id = $1 AND status = 'open'",
+        "UPDATE reviews SET status = 'decided', decision = 'reject', notes = $3, reviewer = $2, decided_at = now(), "
+        "assigned_to = NULL, lease_expires_at = NULL WHERE generation_id = $1 AND status = 'open'",
         gen_id,
         reviewer,
         notes,
     )
+
+
+async def open_review_for(conn: asyncpg.Connection, gen_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT id FROM reviews WHERE generation_id = $1 AND status = 'open'", gen_id)
+
+
+async def review_stats(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE status = 'open') AS open, "
+        "count(*) FILTER (WHERE status = 'open' AND assigned_to IS NOT NULL AND lease_expires_at > now()) AS assigned, "
+        "COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'open')), 0) AS oldest "
+        "FROM reviews WHERE tenant_id = $1",
+        tenant_id,
+    )
+    per = await conn.fetch(
+        "SELECT priority, count(*) AS n FROM reviews WHERE tenant_id = $1 AND status = 'open' GROUP BY priority",
+        tenant_id,
+    )
+    hour = await conn.fetchval(
+        "SELECT count(*) FROM review_decisions WHERE tenant_id = $1 AND created_at > now() - interval '1 hour'",
+        tenant_id,
+    )
+    return {
+        "open": row["open"],
+        "assigned": row["assigned"],
+        "oldest_open_age_s": float(row["oldest"]),
+        "decisions_last_hour": hour,
+        "by_priority": {str(r["priority"]): r["n"] for r in per},
+    }
 
 
 # -- outbox ----------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from schemas.api import C2paReport, VerifyRecord, VerifyReport, WatermarkReport
 from schemas.manifest import PROVGATE_ASSERTION
 
 from . import repo
-from .auth import Principal
 from .errors import Unprocessable
 from .services import Services
 
@@ -38,6 +37,7 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
             signer=report.signer,
             generation_id=assertion.get("generation_id"),
             codes=report.codes,
+            actions=_actions(report.assertions),
         )
         try:
             frames, _ = decode_frames(path, max_frames=int(WATERMARK_SECONDS * 24))
@@ -60,6 +60,19 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
     return c2pa, wm, payload
 
 
+def _actions(assertions: dict) -> list[str]:
+    data = assertions.get("c2pa.actions.v2") or assertions.get("c2pa.actions") or {}
+    out = []
+    for a in data.get("actions", []):
+        text = str(a.get("action", "?"))
+        source = str(a.get("digitalSourceType", "")).rsplit("/", 1)[-1]
+        agent = (a.get("softwareAgent") or {}).get("name") if isinstance(a.get("softwareAgent"), dict) else None
+        text += f" ({source})" if source else ""
+        text += f" by {agent}" if agent else ""
+        out.append(text)
+    return out
+
+
 def _record(row: asyncpg.Record) -> VerifyRecord:
     decision = row["decision"] or {}
     return VerifyRecord(
@@ -74,7 +87,7 @@ def _record(row: asyncpg.Record) -> VerifyRecord:
     )
 
 
-async def verify(services: Services, principal: Principal, data: bytes) -> VerifyReport:
+async def verify(services: Services, data: bytes) -> VerifyReport:
     if not data:
         raise Unprocessable(
             "no file given: send one multipart part named `file` or the raw bytes",
@@ -82,14 +95,10 @@ async def verify(services: Services, principal: Principal, data: bytes) -> Verif
             details={"field": "file"},
         )
     c2pa, wm, payload = await services.run_blocking(_inspect, services, data)
-    # Auditors see records across tenants; other roles only their own tenant's records.
-    scope = None if principal.roles & {"auditor", "admin"} else principal.tenant_id
     record_row = None
     async with services.db.connection() as conn:
         if payload is not None:
             record_row = await repo.generation_by_payload(conn, payload)
-            if record_row is not None and scope is not None and record_row["tenant_id"] != scope:
-                record_row = None
             if record_row is not None:
                 wm.generation_id = str(record_row["id"])
                 wm.bit_errors = 0
@@ -99,7 +108,7 @@ async def verify(services: Services, principal: Principal, data: bytes) -> Verif
             except ValueError:
                 gid = None
             if gid is not None:
-                record_row = await repo.get_generation(conn, gid, scope)
+                record_row = await repo.get_generation(conn, gid, None)
     record = _record(record_row) if record_row is not None else None
     consistent = (
         c2pa.state == "Trusted"

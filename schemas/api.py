@@ -111,6 +111,9 @@ class TakedownRequest(Strict):
     reason: Annotated[str, Meta(max_length=2000)] = ""
 
 
+ReviewDecisionKind = Literal["approve", "reject", "escalate"]
+
+
 class Review(Strict):
     id: str
     generation_id: str
@@ -120,10 +123,19 @@ class Review(Strict):
     reasons: list[str]
     created_at: datetime
     deadline: datetime
-    decision: Literal["approve", "reject"] | None = None
+    decision: ReviewDecisionKind | None = None
     notes: str = ""
     reviewer: str | None = None
     decided_at: datetime | None = None
+    # Added with the review queue: assignment lease, what the reviewer needs to see.
+    assigned_to: str | None = None
+    lease_expires_at: datetime | None = None
+    escalated: bool = False
+    thumbnails: list[str] = []  # URLs of sampled frames (reviewer role), never the media inline
+    prompt: str = ""
+    generation_status: str = ""
+    cameos: list[str] = []
+    reason: str = ""
 
 
 class ReviewList(Strict):
@@ -131,8 +143,26 @@ class ReviewList(Strict):
 
 
 class ReviewDecisionRequest(Strict):
-    decision: Literal["approve", "reject"]
+    decision: ReviewDecisionKind
     notes: Annotated[str, Meta(max_length=4000)] = ""
+    # The person at the platform who decided (default: the API key).
+    reviewer: Id | None = None
+
+
+class ClaimRequest(Strict):
+    lease_s: Annotated[int, Meta(ge=10, le=3600)] = 600
+
+
+class ReportRequest(Strict):
+    reason: Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+class ReviewStats(Strict):
+    open: int
+    assigned: int
+    oldest_open_age_s: float
+    decisions_last_hour: int
+    by_priority: dict[str, int]
 
 
 class C2paReport(Strict):
@@ -140,6 +170,7 @@ class C2paReport(Strict):
     signer: str | None = None
     generation_id: str | None = None
     codes: list[str] = []
+    actions: list[str] = []  # e.g. "c2pa.created (trainedAlgorithmicMedia) by provgate-procedural-1"
 
 
 class WatermarkReport(Strict):

@@ -14,6 +14,7 @@ from msgspec import Struct
 TOPIC_AUDIT = "provgate.audit"
 TOPIC_REVIEW = "provgate.review"
 TOPIC_CONSENT = "provgate.consent"
+TOPIC_REVIEW_DECISIONS = "provgate.review.decisions"
 SPEC_VERSION = "1.0"
 SOURCE = "/provgate"
 
@@ -77,11 +78,22 @@ class ReviewRequested(_Data, tag="provgate.review.requested"):
     categories: dict[str, float]
     reasons: list[str]
     deadline: datetime
+    thumbnails: list[str] = []  # references (API paths), never the media itself
 
 
 class ReviewDecided(_Data, tag="provgate.review.decided"):
     review_id: str
     generation_id: str
+    tenant_id: str
+    decision: str
+    reviewer: str
+    notes: str = ""
+
+
+class ReviewDecisionMessage(Struct, forbid_unknown_fields=True, kw_only=True):
+    """What reviewer tools send on ``provgate.review.decisions`` (provgate consumes it)."""
+
+    review_id: str
     tenant_id: str
     decision: str
     reviewer: str

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 
 from litestar import Request, Response, get, post
 from litestar.params import JSONBody
@@ -12,7 +13,7 @@ from schemas.api import Health, ModerationRequest, ModerationResponse, VerifyRep
 from .. import repo
 from ..errors import PayloadTooLarge, Unprocessable
 from ..verification import MAX_VERIFY_BYTES, verify
-from .deps import AuthPrincipal, services_of
+from .deps import AuthPrincipal, authenticate, services_of
 
 
 @post("/v1/moderations", status_code=200, summary="Run the prompt classifiers on a text")
@@ -35,8 +36,12 @@ async def moderate(request: Request, data: JSONBody[ModerationRequest], principa
     summary="Verify a file's C2PA manifest, watermark and record",
     request_max_body_size=MAX_VERIFY_BYTES,
 )
-async def verify_file(request: Request, principal: AuthPrincipal) -> VerifyReport:
+async def verify_file(request: Request) -> VerifyReport:
+    """Public by design: content credentials are meant to be checked by anyone. A key, if
+    sent, must be valid; the report's record holds no personal data."""
     services = services_of(request)
+    if request.headers.get("authorization"):
+        await authenticate(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
@@ -50,7 +55,31 @@ async def verify_file(request: Request, principal: AuthPrincipal) -> VerifyRepor
         data = await request.body()
     if len(data) > MAX_VERIFY_BYTES:
         raise PayloadTooLarge(f"file is larger than {MAX_VERIFY_BYTES} bytes")
-    return await verify(services, principal, data)
+    return await verify(services, data)
+
+
+def _page(name: str) -> Response[str]:
+    html = importlib.resources.files("gateway").joinpath(f"static/{name}").read_text("utf-8")
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
+            "script-src 'unsafe-inline'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@get("/console", summary="Review console (reviewer API key)", include_in_schema=False)
+async def console_page() -> Response[str]:
+    return _page("console.html")
+
+
+@get("/verify", summary="Verify page (public)", include_in_schema=False)
+async def verify_page() -> Response[str]:
+    return _page("verify.html")
 
 
 @get("/healthz", summary="Liveness")

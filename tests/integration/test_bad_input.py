@@ -165,6 +165,9 @@ json_values = st.recursive(
 )
 
 
+# The server under test runs in a thread of this process; its Kafka clients use the global
+# `random` module, which hypothesis attributes to the strategy and reports as deprecated use.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     body=st.dictionaries(
