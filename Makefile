@@ -23,13 +23,22 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	@touch $@
 
-install: $(STAMP) $(TOOLS_STAMP)
+# Browser tests use Debian's Chromium (a browser download does not work on our machines).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	fi
+
+install: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM)
 
 run: $(STAMP)
 	$(BIN)/provgate serve --embedded --host 127.0.0.1 --port 8000
 
-test: $(STAMP) $(TOOLS_STAMP)
-	PROVGATE_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM)
+	PROVGATE_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov PROVGATE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[lint]'

@@ -130,10 +130,23 @@ def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | Non
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
+def run_sync(coro: Any) -> Any:
+    """``asyncio.run`` that also works where this thread already runs a loop (Playwright's
+    sync API does): then the coroutine runs on a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def create_key(db_url: str, name: str, roles: list[str]) -> str:
     from .cli import create_tenant
 
-    return asyncio.run(create_tenant(db_url, name, roles))
+    return str(run_sync(create_tenant(db_url, name, roles)))
 
 
 def start_app_thread(

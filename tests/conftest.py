@@ -3,7 +3,6 @@ user), a real Kafka-protocol broker (tansu), and provgate servers running in thr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.localstack import ServerThread, Stack, create_key, start_app_thread
+from gateway.localstack import ServerThread, Stack, create_key, run_sync, start_app_thread
 from gateway.settings import Settings
 
 ADULT = {"id": "user-1", "age_band": "adult"}
@@ -68,7 +67,7 @@ class Server:
             finally:
                 await conn.close()
 
-        return asyncio.run(run())
+        return run_sync(run())
 
 
 def start_server(
@@ -166,7 +165,7 @@ def consume(
             await consumer.stop()
         raise AssertionError(f"timed out consuming {topic}; got {len(events)} events")
 
-    return asyncio.run(run())
+    return run_sync(run())
 
 
 def subprocess_env(server: Server, **extra: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import subprocess
@@ -318,11 +317,12 @@ def test_stripped_manifest_is_recovered_from_the_watermark(client: httpx.Client,
 def test_visible_label_is_configurable_per_tenant(server: Server, tmp_path: Path) -> None:
     """The label is drawn from the tenant's settings: two tenants, two different overlays."""
     from gateway.cli import create_tenant
+    from gateway.localstack import run_sync
     from provenance.media import decode_frames
 
     frames = {}
     for label in ("A", "WWWWWWWWWWWWWWWWWWWWWWWWWWWWWW"):
-        key = asyncio.run(create_tenant(server.db_url, f"label-{len(label)}", ["platform"], label=label))
+        key = run_sync(create_tenant(server.db_url, f"label-{len(label)}", ["platform"], label=label))
         with server.client(key) as c:
             gid = _generate(c, prompt="an empty grey room", seed=5)["id"]
             assert wait_for(c, gid)["status"] == "succeeded"
