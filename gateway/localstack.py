@@ -153,13 +153,11 @@ def start_app_thread(
     env: dict[str, str], *, run_worker: bool = True, services_overrides: dict[str, Any] | None = None
 ) -> tuple[ServerThread, Any, Settings]:
     from .app import create_app
+    from .services import Services
 
     settings = Settings.from_env(env)
-    services = None
-    if services_overrides:
-        from .services import Services
-
-        services = Services.build(settings, **services_overrides)
+    # Backends with settings of their own (e.g. the Videos API generator) read the same env.
+    services = Services.build(settings, env=env, **(services_overrides or {}))
     app = create_app(settings, services, run_worker=run_worker)
     thread = ServerThread(app, free_port())
     thread.start()

@@ -9,6 +9,7 @@ at most once. Nothing is released unless it was checked, marked and signed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import logging
@@ -148,10 +149,20 @@ async def _label_text(services: Services, row: asyncpg.Record) -> str:
     return f"{platform} · AI-generated · @{row['user_id']}"
 
 
-def mark_media(services: Services, frames: np.ndarray, audio: np.ndarray, fps: float, payload: int, label: str) -> None:
+def mark_media(
+    services: Services,
+    frames: np.ndarray,
+    audio: np.ndarray,
+    fps: float,
+    payload: int,
+    label: str,
+    video_marked: bool = False,
+) -> None:
     """Invisible watermark first (it must not be disturbed by the label), then the visible
-    label; the soundtrack carries the same payload."""
-    services.watermark.embed(frames, payload)
+    label; the soundtrack carries the same payload. ``video_marked``: the generator already
+    embedded the invisible mark on its device, before copying the frames to the CPU."""
+    if not video_marked:
+        services.watermark.embed(frames, payload)
     draw_label(frames, label, fps)
     services.audio_watermark.embed(audio, payload)
 
@@ -160,6 +171,8 @@ async def process(services: Services, job: Job) -> dict[str, float]:
     """Run every stage for ``job``; returns per-stage timings. Raises LeaseLost / JobFailed."""
     row = job.row
     timings: dict[str, float] = {}
+    # The payload is known before generation, so a GPU generator can mark on its device.
+    payload = await _allocate_payload(services, job)
     spec = GenerationSpec(
         prompt=row["prompt"],
         seed=int(row["seed"]),
@@ -167,6 +180,7 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         resolution=row["resolution"],
         fps=int(row["fps"]),
         input_image=_input_image(row["input_image"]),
+        device_marker=functools.partial(services.watermark.embed_torch, payload=payload),
     )
     with _timed(services, "generate", timings):
         try:
@@ -174,6 +188,17 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         except GeneratorError as exc:
             if job.cancelled():
                 raise LeaseLost() from exc
+            if exc.code == "upstream_refused":
+                # The hosted model's own policy said no: a block with its reason, not a failure.
+                refusal = Decision(
+                    outcome="block",
+                    reasons=[str(exc)],
+                    categories={},
+                    policy_version=services.policy.version,
+                    stage="generator",
+                )
+                await finish(services, job, "blocked", refusal)
+                return timings
             raise JobFailed(exc.code, str(exc), retriable=exc.retriable) from exc
     if job.cancelled():
         raise LeaseLost()
@@ -189,10 +214,16 @@ async def process(services: Services, job: Job) -> dict[str, float]:
     unsigned = out_dir / f".{job.id}.{job.attempt}.unsigned.mp4"
     final = out_dir / f"{job.id}.{job.attempt}.mp4"
     try:
-        payload = await _allocate_payload(services, job)
         with _timed(services, "mark", timings):
             await services.run_blocking(
-                mark_media, services, media.frames, media.audio, media.fps, payload, await _label_text(services, row)
+                mark_media,
+                services,
+                media.frames,
+                media.audio,
+                media.fps,
+                payload,
+                await _label_text(services, row),
+                media.marked,
             )
         with _timed(services, "encode", timings):
             await services.run_blocking(encode_mp4, unsigned, media.frames, media.audio, media.fps, media.sample_rate)

@@ -73,7 +73,7 @@ class Services:
             "prompt_classifiers": prompt,
             "frame_classifiers": frames,
             "output_checker": OutputChecker(frames, prompt, policy, timeout_s=settings.classifiers.timeout_s),
-            "generator": generator_registry.create(settings.generator),
+            "generator": generator_registry.create(settings.generator, replace.pop("env", None)),
             "signer": provenance_registry.create_signer(p.chain_path, p.key_path, tsa_url=p.tsa_url, signer=p.signer),
             "reader": provenance_registry.create_reader(p.anchor_paths),  # re-read per verification
             "watermark": provenance_registry.create_watermark(settings.watermark_key()),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import final
+from typing import Any, final
 
 import numpy as np
 
@@ -41,6 +41,9 @@ class GenerationSpec:
     input_image: np.ndarray | None = None  # H x W x 3 uint8
     cameo_faces: tuple[np.ndarray, ...] = ()
     sample_rate: int = 48_000
+    # Set by the pipeline: marks a torch uint8 tensor (T x H x W x 3) on its device. A GPU
+    # backend applies it before copying frames to the CPU and reports ``marked=True``.
+    device_marker: Callable[[Any], Any] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -60,6 +63,7 @@ class GeneratedMedia:
     model: str  # the softwareAgent recorded in the manifest
     scene_text: list[str] = field(default_factory=list)
     transcript: str = ""
+    marked: bool = False  # the invisible watermark is already in the frames (device-side marking)
 
 
 class Generator(ABC):

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -177,6 +178,19 @@ class SpreadSpectrumWatermark:
         for frame in frames:
             self.embed_frame(frame, payload)
         return frames
+
+    def embed_torch(self, frames: Any, payload: int) -> Any:
+        """The same mark on a torch uint8 tensor (T x H x W x 3) where it lives (GPU included),
+        so a GPU generator marks before its single copy to the CPU. Bit-identical to ``embed``."""
+        import torch
+
+        _, h, w, _ = frames.shape
+        key = ("torch", payload, h, w, str(frames.device))
+        if key not in self._cache:
+            pat = torch.from_numpy(self.pattern(payload, h, w)).to(frames.device)
+            self._cache[key] = pat.unsqueeze(-1)
+        pat = self._cache[key]
+        return (frames.to(torch.int16) + pat).clamp_(0, 255).to(torch.uint8)  # type: ignore[operator]
 
     # -- detection -------------------------------------------------------------------
     @staticmethod
