@@ -187,10 +187,9 @@ class SpreadSpectrumWatermark:
         _, h, w, _ = frames.shape
         key = ("torch", payload, h, w, str(frames.device))
         if key not in self._cache:
-            pat = torch.from_numpy(self.pattern(payload, h, w)).to(frames.device)
-            self._cache[key] = pat.unsqueeze(-1)
-        pat = self._cache[key]
-        return (frames.to(torch.int16) + pat).clamp_(0, 255).to(torch.uint8)  # type: ignore[operator]
+            self._cache[key] = torch.from_numpy(self.pattern(payload, h, w)).to(frames.device).unsqueeze(-1)
+        pattern: Any = self._cache[key]
+        return (frames.to(torch.int16) + pattern).clamp_(0, 255).to(torch.uint8)
 
     # -- detection -------------------------------------------------------------------
     @staticmethod
