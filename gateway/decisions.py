@@ -20,10 +20,10 @@ from schemas.events import TOPIC_REVIEW_DECISIONS, ReviewDecisionMessage
 from .auth import Principal
 from .errors import ProvgateError, Unavailable
 from .lifecycle import decide_review
+from .relay import stop_kafka_client
 from .services import Services
 
 log = logging.getLogger("provgate.decisions")
-GROUP = "provgate-review-decisions"
 _decoder = msgspec.json.Decoder(ReviewDecisionMessage)
 
 
@@ -79,7 +79,7 @@ class DecisionConsumer:
             consumer = AIOKafkaConsumer(
                 TOPIC_REVIEW_DECISIONS,
                 bootstrap_servers=self.services.settings.kafka.bootstrap,
-                group_id=GROUP,
+                group_id=self.services.settings.kafka.group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 session_timeout_ms=10_000,
@@ -102,5 +102,4 @@ class DecisionConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
             finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(consumer.stop(), 5)
+                await stop_kafka_client(consumer, consumer._client)

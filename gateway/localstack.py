@@ -59,6 +59,9 @@ class Stack:
             "PROVGATE_DB_POOL_MIN": "1",
             "PROVGATE_DB_POOL_MAX": "8",
             "PROVGATE_POLL_INTERVAL_S": "0.05",
+            # One decisions consumer group per test server: servers that share a broker must not
+            # take each other's review decisions.
+            "PROVGATE_KAFKA_GROUP": f"provgate-review-decisions-{name}",
         }
         env.update(extra)
         return env, db_url

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -34,6 +35,16 @@ def ce_headers(r: asyncpg.Record) -> list[tuple[str, bytes]]:
         ("ce_time", r["ce_time"].isoformat().encode()),
         ("content-type", b"application/json"),
     ]
+
+
+async def stop_kafka_client(client: Any, connections: Any, timeout: float = 5.0) -> None:
+    """Stop an aiokafka producer/consumer; if a graceful stop does not finish (broker gone,
+    group rebalancing), close its connections so no socket is left behind."""
+    try:
+        await asyncio.wait_for(client.stop(), timeout)
+    except BaseException:  # noqa: BLE001 - timeouts, errors and cancellation alike
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(connections.close(), timeout)
 
 
 class Relay:
@@ -84,8 +95,7 @@ class Relay:
         producer, self._producer = self._producer, None
         self.connected = False
         if producer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 5)
+            await stop_kafka_client(producer, producer.client)
 
     async def _loop(self) -> None:
         backoff = 0.2

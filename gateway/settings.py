@@ -69,6 +69,7 @@ class DatabaseSettings:
 class KafkaSettings:
     bootstrap: str = ""
     client_id: str = "provgate"
+    group: str = "provgate-review-decisions"  # consumer group of the decisions topic
     relay_batch: int = 500
     relay_interval_s: float = 0.2
 
@@ -161,7 +162,10 @@ class Settings:
         )
         if db.url and not db.url.startswith(("postgres://", "postgresql://")):
             raise ConfigError(f"{PREFIX}DATABASE_URL must be a postgresql:// URL, got {db.url[:30]!r}")
-        kafka = KafkaSettings(bootstrap=_get(env, "KAFKA_BOOTSTRAP", "") or "")
+        kafka = KafkaSettings(
+            bootstrap=_get(env, "KAFKA_BOOTSTRAP", "") or "",
+            group=_get(env, "KAFKA_GROUP", "provgate-review-decisions") or "provgate-review-decisions",
+        )
         worker = WorkerSettings(
             concurrency=_int(env, "WORKER_CONCURRENCY", 1, 0, 64),
             lease_s=_float(env, "LEASE_S", 60.0, 1.0, 3600.0),

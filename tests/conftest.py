@@ -173,3 +173,13 @@ def subprocess_env(server: Server, **extra: str) -> dict[str, str]:
     env.update(server.env)
     env.update(extra)
     return env
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage_per_module() -> Iterator[None]:
+    """Resource leaks (unclosed sockets, Kafka connections) surface as warnings in the module
+    that caused them, instead of at a random later test when the garbage collector runs."""
+    yield
+    import gc
+
+    gc.collect()
