@@ -54,6 +54,8 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/watermark.py
 	$(BIN)/python bench/signing.py
+	$(BIN)/python bench/console.py
+	$(BIN)/python bench/generators.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .provgate .pytest_cache
