@@ -25,17 +25,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.localstack import Stack, create_key, start_app_thread  # noqa: E402
-
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser.chromium import FLAGS, executable  # noqa: E402
 
 
 async def seed(db: str, tenant_name: str, n: int) -> list[str]:
@@ -74,7 +64,7 @@ def first_render(url: str, key: str, runs: int) -> tuple[list[float], int]:
 
     out, size = [], 0
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        b = p.chromium.launch(executable_path=executable() or "/usr/bin/chromium", args=FLAGS)
         for _ in range(runs):
             ctx = b.new_context()
             ctx.add_init_script(f"sessionStorage.setItem('provgate-key', {json.dumps(key)})")

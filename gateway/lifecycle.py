@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import msgspec
 
 from schemas.api import Decision, ReviewDecisionRequest
@@ -94,17 +95,23 @@ async def decide_review(
     return "decided", new_status
 
 
+async def _lock_generation(conn: asyncpg.Connection, gen_id: uuid.UUID, principal: Principal) -> asyncpg.Record:
+    """This tenant's generation, locked for the state change; another tenant's is a 404."""
+    gen = await conn.fetchrow(
+        "SELECT id, status, decision FROM generations WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+        gen_id,
+        principal.tenant_id,
+    )
+    if gen is None:
+        raise NotFound(f"generation {gen_id} not found", code="generation_not_found")
+    return gen
+
+
 async def report(services: Services, principal: Principal, gen_id: uuid.UUID, reason: str) -> uuid.UUID:
     """A platform reports a generation (usually a released one) for human review."""
     principal.require("platform")
     async with services.db.transaction() as conn:
-        gen = await conn.fetchrow(
-            "SELECT id, status, decision FROM generations WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
-            gen_id,
-            principal.tenant_id,
-        )
-        if gen is None:
-            raise NotFound(f"generation {gen_id} not found", code="generation_not_found")
+        gen = await _lock_generation(conn, gen_id, principal)
         if gen["status"] not in ("succeeded", "under_review"):
             raise Conflict(
                 f"generation {gen_id} is {gen['status']}; only released or pending items can be reported",
@@ -128,13 +135,7 @@ async def report(services: Services, principal: Principal, gen_id: uuid.UUID, re
 async def takedown(services: Services, principal: Principal, gen_id: uuid.UUID, reason: str) -> str:
     principal.require("platform")
     async with services.db.transaction() as conn:
-        gen = await conn.fetchrow(
-            "SELECT id, status, decision FROM generations WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
-            gen_id,
-            principal.tenant_id,
-        )
-        if gen is None:
-            raise NotFound(f"generation {gen_id} not found", code="generation_not_found")
+        gen = await _lock_generation(conn, gen_id, principal)
         if gen["status"] == "taken_down":
             return "taken_down"
         if gen["status"] not in TAKEDOWN_FROM:

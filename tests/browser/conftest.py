@@ -6,27 +6,16 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+from tests.browser.chromium import FLAGS, executable
 
 
 def chromium_path() -> str:
-    path = os.environ.get("PROVGATE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).is_file():
+    path = executable()
+    if path is None:
         pytest.fail("Chromium is not installed: `make test` installs Debian's chromium package")
     return path
 
@@ -42,7 +31,7 @@ def browser() -> Iterator[Any]:
         # Playwright manages the profile directory itself; `profile` holds crash dumps and caches.
         b = p.chromium.launch(
             executable_path=chromium_path(),
-            args=CHROMIUM_FLAGS,
+            args=FLAGS,
             env={**os.environ, "HOME": profile, "XDG_CONFIG_HOME": profile},
         )
         yield b
