@@ -111,11 +111,15 @@ async def _refuse(
     return Forbidden(message, code=code, details=details or {})
 
 
-def classify_prompt(services: Services, text: str, age_band: str) -> Decision:
+def prompt_scores(services: Services, text: str) -> Scores:
     scores = Scores()
     for clf in services.prompt_classifiers:
         scores = scores.merge(clf.score(text))
-    return services.policy.decide(scores, age_band, stage="prompt")
+    return scores
+
+
+def classify_prompt(services: Services, text: str, age_band: str, *, stage: str = "prompt") -> Decision:
+    return services.policy.decide(prompt_scores(services, text), age_band, stage=stage)
 
 
 async def admit(

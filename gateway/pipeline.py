@@ -82,7 +82,7 @@ def review_priority(decision: Decision) -> int:
     for cat, score in decision.categories.items():
         if cat in TOP_PRIORITY and score >= 0.3:
             pri = min(pri, TOP_PRIORITY[cat])
-    if pri == 9 and any(r.startswith("output: check_failed") or "check_failed" in r for r in decision.reasons):
+    if pri == 9 and any("check_failed" in r for r in decision.reasons):
         pri = 3
     if pri == 9:
         top = max(decision.categories.values(), default=0.0)
@@ -132,7 +132,7 @@ def _sha256(path: Path) -> str:
 
 
 async def _allocate_payload(services: Services, job: Job) -> int:
-    key = services.settings.watermark_key()
+    key = services.watermark_key
     async with services.db.connection() as conn:
         for attempt in range(16):
             payload = derive_payload(key, str(job.id), attempt)

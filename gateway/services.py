@@ -45,6 +45,7 @@ class Services:
     generator: Generator
     signer: ManifestSigner
     reader: ManifestReader
+    watermark_key: bytes
     watermark: SpreadSpectrumWatermark
     audio_watermark: AudioWatermark
     metrics: Metrics = field(default_factory=Metrics)
@@ -76,8 +77,9 @@ class Services:
             "generator": generator_registry.create(settings.generator, replace.pop("env", None)),
             "signer": provenance_registry.create_signer(p.chain_path, p.key_path, tsa_url=p.tsa_url, signer=p.signer),
             "reader": provenance_registry.create_reader(p.anchor_paths),  # re-read per verification
-            "watermark": provenance_registry.create_watermark(settings.watermark_key()),
-            "audio_watermark": provenance_registry.create_audio_watermark(settings.watermark_key()),
+            "watermark_key": (wm_key := settings.watermark_key()),
+            "watermark": provenance_registry.create_watermark(wm_key),
+            "audio_watermark": provenance_registry.create_audio_watermark(wm_key),
             "limiter": RateLimiter(settings.server.rate_per_s, settings.server.rate_burst),
         }
         parts.update(replace)

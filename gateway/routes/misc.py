@@ -7,10 +7,10 @@ import importlib.resources
 from litestar import Request, Response, get, post
 from litestar.params import JSONBody
 
-from classifiers.base import Scores
 from schemas.api import Health, ModerationRequest, ModerationResponse, VerifyReport
 
 from .. import repo
+from ..admission import prompt_scores
 from ..errors import PayloadTooLarge, Unprocessable
 from ..verification import MAX_VERIFY_BYTES, verify
 from .deps import AuthPrincipal, authenticate, services_of
@@ -20,9 +20,7 @@ from .deps import AuthPrincipal, authenticate, services_of
 async def moderate(request: Request, data: JSONBody[ModerationRequest], principal: AuthPrincipal) -> ModerationResponse:
     services = services_of(request)
     age_band = data.user.age_band if data.user else "adult"
-    scores = Scores()
-    for clf in services.prompt_classifiers:
-        scores = scores.merge(clf.score(data.input))
+    scores = prompt_scores(services, data.input)
     decision = services.policy.decide(scores, age_band, stage="moderation")
     flags = services.policy.flagged(scores, age_band)
     return ModerationResponse(
