@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-nodeps.txt | cksum | cut -d' ' -f1)
+# Real face photos for the face tests and calibration (face_recognition's own test images).
+PHOTOS := $(VENV)/share/face-photos/.unpacked
 # checkov pins old versions of common packages, so it lives in its own virtualenv.
 TOOLS  := .venv-tools
 CHECKOV_VERSION := 3.3.30
@@ -14,7 +16,15 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+$(PHOTOS): $(STAMP)
+	@mkdir -p $(VENV)/share/sdist $(VENV)/share/face-photos
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: 'face_recognition==1.3.0' -d $(VENV)/share/sdist
+	tar xzf $(VENV)/share/sdist/face_recognition-1.3.0.tar.gz -C $(VENV)/share/face-photos --strip-components=3 \
+	  face_recognition-1.3.0/tests/test_images/
 	@touch $@
 
 $(TOOLS_STAMP):
@@ -32,12 +42,12 @@ $(CHROMIUM):
 	  echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
 	fi
 
-install: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM)
+install: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM) $(PHOTOS)
 
 run: $(STAMP)
 	$(BIN)/provgate serve --embedded --host 127.0.0.1 --port 8000
 
-test: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM)
+test: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM) $(PHOTOS)
 	PROVGATE_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov PROVGATE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -46,7 +56,7 @@ lint: $(STAMP)
 
 bench-deps: $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps 'invisible-watermark==0.2.0'
-	$(BIN)/python -m pip install --quiet opencv-python-headless PyWavelets
+	$(BIN)/python -m pip install --quiet PyWavelets
 
 bench: $(STAMP) bench-deps
 	$(BIN)/python bench/pipeline.py

@@ -10,14 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import uuid
-import warnings
 from dataclasses import dataclass
 
 import asyncpg
 import msgspec
-from PIL import Image
+import numpy as np
 
 from classifiers.base import Scores
 from schemas.api import Decision, GenerationRequest
@@ -25,13 +23,11 @@ from schemas.events import GenerationAdmitted, GenerationRefused
 
 from . import repo
 from .auth import Principal
-from .errors import Conflict, Forbidden, PayloadTooLarge, RateLimited, Unprocessable
+from .cameos import ConsentRefused, check_admission, daily_limit, detect_input_faces, record_appearances
+from .errors import Conflict, Forbidden, RateLimited, Unprocessable
+from .images import open_image
 from .outbox import emit
 from .services import Services
-
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
-MAX_IMAGE_SIDE = 4096
-DAILY_LIMITS = {"teen": 10, "adult": 100}
 
 
 @dataclass(frozen=True)
@@ -41,8 +37,8 @@ class Admitted:
     created: bool
 
 
-def decode_input_image(data: str) -> bytes:
-    """Check that ``input_image`` is base64 of a real, bounded image; return the bytes."""
+def decode_input_image(data: str) -> tuple[bytes, np.ndarray]:
+    """Check that ``input_image`` is base64 of a real, bounded image; the bytes and the pixels."""
     payload = data.split(",", 1)[1] if data.startswith("data:") else data
     try:
         raw = base64.b64decode(payload, validate=True)
@@ -50,33 +46,7 @@ def decode_input_image(data: str) -> bytes:
         raise Unprocessable(
             "input_image is not valid base64", code="invalid_input_image", details={"field": "input_image"}
         ) from None
-    if len(raw) > MAX_IMAGE_BYTES:
-        raise PayloadTooLarge(
-            f"input_image is {len(raw)} bytes; the limit is {MAX_IMAGE_BYTES}",
-            code="input_image_too_large",
-            details={"field": "input_image"},
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw)) as img:
-                w, h = img.size
-                if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:
-                    raise PayloadTooLarge(
-                        f"input_image is {w}x{h}; the limit is {MAX_IMAGE_SIDE} per side",
-                        code="input_image_too_large",
-                        details={"field": "input_image"},
-                    )
-                img.convert("RGB").load()
-    except PayloadTooLarge:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is the client's bad image
-        raise Unprocessable(
-            f"input_image is not a decodable image ({type(exc).__name__})",
-            code="invalid_input_image",
-            details={"field": "input_image"},
-        ) from None
-    return raw
+    return raw, open_image(raw, "input_image")
 
 
 def request_hash(req: GenerationRequest) -> str:
@@ -130,7 +100,9 @@ async def admit(
         ok, wait = services.limiter.allow(principal.tenant_id)
         if not ok:
             raise RateLimited(f"rate limit reached; retry in {wait:.2f}s", details={"retry_after_s": round(wait, 2)})
-    image = await services.run_blocking(decode_input_image, req.input_image) if req.input_image else None
+    image, pixels = (
+        await services.run_blocking(decode_input_image, req.input_image) if req.input_image else (None, None)
+    )
     rhash = request_hash(req)
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 255:
@@ -143,16 +115,22 @@ async def admit(
             existing = await repo.generation_by_idempotency(conn, principal.tenant_id, idempotency_key)
         if existing is not None:
             return _replay(existing, rhash)
-    if req.cameos:
-        # The cameo registry (consent/) is not built yet: no cameo can have granted anything,
-        # so every requested cameo is refused rather than generated without consent.
-        raise await _refuse(
-            services,
-            principal,
-            "cameo_not_granted",
-            f"cameo {req.cameos[0]!r} does not exist or has not granted user {req.user.id!r}",
-            details={"cameos": req.cameos},
-        )
+    input_faces = await services.run_blocking(detect_input_faces, services, pixels) if pixels is not None else None
+    try:
+        async with services.db.connection() as conn:
+            consent = await check_admission(
+                services,
+                conn,
+                principal,
+                user_id=req.user.id,
+                age_band=req.user.age_band,
+                prompt=req.prompt,
+                cameo_ids=list(req.cameos),
+                input_faces=input_faces,
+                input_image_consent=req.input_image_consent,
+            )
+    except ConsentRefused as r:
+        raise await _refuse(services, principal, r.code, r.message, r.decision, details=r.details) from None
     decision = classify_prompt(services, req.prompt, req.user.age_band)
     services.metrics.decisions.labels("prompt", decision.outcome).inc()
     if decision.outcome == "block":
@@ -188,10 +166,12 @@ async def admit(
     }
     try:
         async with services.db.transaction() as conn:
-            limit = DAILY_LIMITS.get(req.user.age_band, DAILY_LIMITS["adult"])
+            limit = await daily_limit(conn, services, principal.tenant_id, consent.requester)
             if not await repo.bump_daily_usage(conn, principal.tenant_id, req.user.id, limit):
                 raise _QuotaReached(limit)
             await repo.insert_generation(conn, row)
+            await repo.touch_user(conn, principal.tenant_id, req.user.id, req.user.age_band)
+            await record_appearances(conn, principal.tenant_id, gen_id, consent.appearances)
             await emit(
                 conn,
                 GenerationAdmitted(

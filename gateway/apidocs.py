@@ -76,6 +76,7 @@ def asyncapi() -> dict[str, Any]:
     }
     generation = [n for n in messages if n.startswith("Generation")]
     review = ["ReviewRequested", "ReviewDecided"]
+    cameo = [n for n in messages if n.startswith("Cameo")]
 
     def refs(names: list[str]) -> dict[str, Any]:
         return {n: {"$ref": f"#/components/messages/{n}"} for n in names}
@@ -84,7 +85,7 @@ def asyncapi() -> dict[str, Any]:
         "audit": {
             "address": events.TOPIC_AUDIT,
             "description": "every decision and state change",
-            "messages": refs(generation + review),
+            "messages": refs(generation + review + cameo),
         },
         "review": {
             "address": events.TOPIC_REVIEW,
@@ -93,8 +94,9 @@ def asyncapi() -> dict[str, Any]:
         },
         "consent": {
             "address": events.TOPIC_CONSENT,
-            "description": "cameo enrollment, policy, revocation, takedown",
-            "messages": {},
+            "description": "cameo enrollment, policy changes, revocation, deletion, appearances "
+            "(takedowns of a cameo's appearances are generation.taken_down events on the audit topic)",
+            "messages": refs(cameo),
         },
         "reviewDecisions": {
             "address": events.TOPIC_REVIEW_DECISIONS,

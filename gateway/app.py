@@ -22,7 +22,7 @@ from . import __version__
 from .decisions import DecisionConsumer
 from .errors import ProvgateError
 from .relay import Relay
-from .routes import generations, misc, reviews
+from .routes import cameos, generations, misc, reviews
 from .routes.deps import authenticate
 from .services import Services
 from .settings import Settings
@@ -178,6 +178,14 @@ def create_app(
             generations.get_generation,
             generations.get_content,
             generations.takedown_generation,
+            cameos.enroll_cameo,
+            cameos.get_cameo,
+            cameos.delete_cameo,
+            cameos.put_policy,
+            cameos.revoke_cameo,
+            cameos.get_appearances,
+            cameos.put_connections,
+            cameos.put_guardian,
             reviews.list_reviews,
             reviews.claim,
             reviews.stats,

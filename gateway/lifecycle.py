@@ -12,9 +12,10 @@ from schemas.events import ReviewDecided
 
 from . import repo
 from .auth import Principal
-from .errors import Conflict, NotFound
+from .cameos import owner_may_take_down, recheck_at_release
+from .errors import Conflict, Forbidden, NotFound
 from .outbox import emit_review
-from .pipeline import emit_status, request_review
+from .pipeline import emit_status, request_review, withdrawn
 from .services import Services
 
 TAKEDOWN_FROM = {"queued", "running", "succeeded", "blocked", "under_review"}
@@ -43,7 +44,8 @@ async def decide_review(
         if review is None:
             raise NotFound(f"review {review_id} not found", code="review_not_found")
         gen = await conn.fetchrow(
-            "SELECT id, status, decision FROM generations WHERE id = $1 FOR UPDATE", review["generation_id"]
+            "SELECT id, status, decision, user_id, age_band FROM generations WHERE id = $1 FOR UPDATE",
+            review["generation_id"],
         )
         if review["status"] != "open":
             if review["decision"] == body.decision:
@@ -76,12 +78,17 @@ async def decide_review(
         base = msgspec.convert(gen["decision"], Decision) if gen["decision"] else None
         if gen["status"] == "under_review":
             new_status = "succeeded" if body.decision == "approve" else "blocked"
+            if new_status == "succeeded":
+                grant = await recheck_at_release(conn, principal.tenant_id, gen["id"], gen["user_id"], gen["age_band"])
+                if not grant.granted:
+                    new_status = "blocked"
+                    base = withdrawn(base, grant.reason, services)
         elif gen["status"] == "succeeded" and body.decision == "reject":
             new_status = "taken_down"  # a released video that a reviewer rejects comes down
         else:
             return "decided", gen["status"]
         decision = Decision(
-            outcome="allow" if body.decision == "approve" else "block",
+            outcome="allow" if new_status == "succeeded" else "block",
             reasons=[*(base.reasons if base else []), f"review: {body.decision} by {reviewer}"],
             categories=base.categories if base else {},
             policy_version=base.policy_version if base else "",
@@ -132,10 +139,23 @@ async def report(services: Services, principal: Principal, gen_id: uuid.UUID, re
         return await request_review(conn, gen_id, principal.tenant_id, decision, reason=reason)
 
 
-async def takedown(services: Services, principal: Principal, gen_id: uuid.UUID, reason: str) -> str:
+async def takedown(
+    services: Services, principal: Principal, gen_id: uuid.UUID, reason: str, cameo_owner: str | None = None
+) -> str:
+    """By the platform or an admin; or for a cameo owner (``cameo_owner``), only a generation
+    their face appears in (requested, matched or blocked for them)."""
     principal.require("platform")
     async with services.db.transaction() as conn:
         gen = await _lock_generation(conn, gen_id, principal)
+        requested_by = principal.actor
+        if cameo_owner is not None:
+            if not await owner_may_take_down(conn, gen_id, cameo_owner):
+                raise Forbidden(
+                    f"user {cameo_owner!r} owns no cameo that appears in generation {gen_id}",
+                    code="not_an_appearance",
+                    details={"cameo_owner": cameo_owner},
+                )
+            requested_by = f"cameo-owner:{cameo_owner}"
         if gen["status"] == "taken_down":
             return "taken_down"
         if gen["status"] not in TAKEDOWN_FROM:
@@ -145,7 +165,7 @@ async def takedown(services: Services, principal: Principal, gen_id: uuid.UUID, 
                 details={"status": gen["status"]},
             )
         await repo.set_status(conn, gen_id, "taken_down")
-        await repo.close_open_reviews(conn, gen_id, principal.actor, f"taken down: {reason}")
+        await repo.close_open_reviews(conn, gen_id, requested_by, f"taken down: {reason}")
         decision = msgspec.convert(gen["decision"], Decision) if gen["decision"] else None
-        await emit_status(conn, gen_id, principal.tenant_id, "taken_down", decision, requested_by=principal.actor)
+        await emit_status(conn, gen_id, principal.tenant_id, "taken_down", decision, requested_by=requested_by)
     return "taken_down"

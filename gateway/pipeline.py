@@ -44,6 +44,15 @@ from schemas.events import (
 from schemas.manifest import CheckOutcome, ProvgateAssertion
 
 from . import __version__, repo
+from .cameos import (
+    FaceCheck,
+    cameo_faces_for,
+    face_check_failed,
+    match_tracks,
+    recheck_at_release,
+    record_appearances,
+    scan_faces,
+)
 from .outbox import emit, emit_review
 from .services import Services
 
@@ -73,6 +82,17 @@ def combine(*decisions: Decision) -> Decision:
     reasons = [f"{d.stage}: {r}" for d in decisions for r in d.reasons]
     return Decision(
         outcome=worst.outcome, reasons=reasons, categories=cats, policy_version=worst.policy_version, stage=worst.stage
+    )
+
+
+def withdrawn(decision: Decision | None, reason: str, services: Services) -> Decision:
+    """The decision once consent was withdrawn before release."""
+    return Decision(
+        outcome="block",
+        reasons=[*(decision.reasons if decision else []), f"consent: {reason}"],
+        categories=decision.categories if decision else {},
+        policy_version=decision.policy_version if decision else services.policy.version,
+        stage="consent",
     )
 
 
@@ -180,6 +200,7 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         resolution=row["resolution"],
         fps=int(row["fps"]),
         input_image=_input_image(row["input_image"]),
+        cameo_faces=await cameo_faces_for(services, job.tenant_id, list(row["cameos"])) if row["cameos"] else (),
         device_marker=functools.partial(services.watermark.embed_torch, payload=payload),
     )
     with _timed(services, "generate", timings):
@@ -209,6 +230,7 @@ async def process(services: Services, job: Job) -> dict[str, float]:
     # nothing is released before it: a blocked result discards the encoded file.
     sampled = services.output_checker.sample(media.frames, media.fps)
     check_task = asyncio.ensure_future(_checked(services, sampled, row["age_band"], texts, timings))
+    faces_task = asyncio.ensure_future(_faces_checked(services, job, sampled, timings))
     out_dir = services.settings.server.artifacts_dir / str(job.tenant_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     unsigned = out_dir / f".{job.id}.{job.attempt}.unsigned.mp4"
@@ -230,9 +252,11 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         fps = media.fps
         del media
         check = await check_task
+        faces = await faces_task
         services.metrics.decisions.labels("output", check.decision.outcome).inc()
+        services.metrics.decisions.labels("faces", faces.decision.outcome).inc()
         prompt_decision = msgspec.convert(row["prompt_decision"], Decision) if row["prompt_decision"] else None
-        decisions = [d for d in (prompt_decision, check.decision) if d is not None]
+        decisions = [d for d in (prompt_decision, check.decision, faces.decision) if d is not None]
         decision = combine(*decisions)
         # A human looks at what is uncertain, and at every block for an apparent minor.
         needs_review = decision.outcome == "review" or decision.categories.get("sexual/minors", 0.0) >= 0.5
@@ -242,7 +266,15 @@ async def process(services: Services, job: Job) -> dict[str, float]:
                 write_thumbnails, thumbnail_dir(services, job.tenant_id, job.id), sampled
             )
         if decision.outcome == "block":
-            await finish(services, job, "blocked", decision, review=needs_review, thumbnails=thumbs)
+            await finish(
+                services,
+                job,
+                "blocked",
+                decision,
+                review=needs_review,
+                thumbnails=thumbs,
+                appearances=faces.appearances,
+            )
             return timings
         if job.cancelled():
             raise LeaseLost()
@@ -267,9 +299,19 @@ async def process(services: Services, job: Job) -> dict[str, float]:
                 },
             }
             status = "succeeded" if decision.outcome == "allow" else "under_review"
-            await finish(services, job, status, decision, artifact=artifact, review=needs_review, thumbnails=thumbs)
+            await finish(
+                services,
+                job,
+                status,
+                decision,
+                artifact=artifact,
+                review=needs_review,
+                thumbnails=thumbs,
+                appearances=faces.appearances,
+            )
     except BaseException:
         check_task.cancel()
+        faces_task.cancel()
         final.unlink(missing_ok=True)
         raise
     finally:
@@ -286,6 +328,21 @@ async def _checked(
         return await services.run_blocking(
             services.output_checker.check_sampled, sampled, age_band=age_band, texts=texts
         )
+
+
+async def _faces_checked(services: Services, job: Job, sampled: np.ndarray, timings: dict[str, float]) -> FaceCheck:
+    """Faces in the output, tracked and matched against the tenant's cameos (fail closed)."""
+    with _timed(services, "faces", timings):
+        try:
+            tracks = await asyncio.wait_for(
+                services.run_blocking(scan_faces, services, sampled), services.settings.classifiers.timeout_s
+            )
+            return await match_tracks(services, job.tenant_id, job.row, tracks)
+        except (asyncio.CancelledError, LeaseLost):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure sends the job to a human
+            log.warning("face check of %s failed: %s", job.id, exc)
+            return face_check_failed(services, exc)
 
 
 def _manifest(
@@ -319,13 +376,22 @@ async def finish(
     artifact: dict[str, Any] | None = None,
     review: bool = False,
     thumbnails: int = 0,
+    appearances: list[dict[str, Any]] | None = None,
 ) -> None:
     """Final state + its events (and the review request) in one transaction, only while this
-    worker holds the lease."""
-    d = msgspec.to_builtins(decision) if decision else None
+    worker holds the lease. A release re-checks, in this transaction, that every cameo in
+    the video still grants the user; a revocation that came first turns it into a block."""
     async with services.db.transaction() as conn:
         if await repo.lock_own_job(conn, job.id, job.owner) is None:
             raise LeaseLost()
+        await record_appearances(conn, job.tenant_id, job.id, appearances or [])
+        discarded = None
+        if status == "succeeded":
+            grant = await recheck_at_release(conn, job.tenant_id, job.id, job.row["user_id"], job.row["age_band"])
+            if not grant.granted:
+                discarded = (artifact or {}).get("path")
+                status, decision, artifact = "blocked", withdrawn(decision, grant.reason, services), None
+        d = msgspec.to_builtins(decision) if decision else None
         await repo.finish_job(conn, job.id, status=status, decision=d, error=error, artifact=artifact)
         await emit_status(
             conn,
@@ -339,6 +405,8 @@ async def finish(
         )
         if (review or status == "under_review") and decision is not None:
             await request_review(conn, job.id, job.tenant_id, decision, thumbnails=thumbnails)
+    if discarded:
+        Path(discarded).unlink(missing_ok=True)
     services.metrics.jobs.labels(status).inc()
 
 

@@ -426,3 +426,205 @@ async def outbox_lag(conn: asyncpg.Connection) -> tuple[int, float]:
         "FROM outbox WHERE published_at IS NULL"
     )
     return int(row["n"]), float(row["age"])
+
+
+# -- cameos ----------------------------------------------------------------------------------
+CAMEO_COLUMNS = (
+    "id, tenant_id, owner_id, owner_age_band, protected, display_name, aliases, status, audience, "
+    "approved_user_ids, revoked_user_ids, restrictions, backend, quality, media_dir, created_at, updated_at"
+)
+
+
+def vector_literal(v: Any) -> str:
+    """pgvector's text form; the pool has no vector codec, so vectors travel as text."""
+    return "[" + ",".join(f"{float(x):.7g}" for x in v) + "]"
+
+
+async def insert_cameo(conn: asyncpg.Connection, c: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO cameos (id, tenant_id, owner_id, owner_age_band, protected, display_name, aliases, audience, "
+        "backend, quality, media_dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        c["id"],
+        c["tenant_id"],
+        c["owner_id"],
+        c["owner_age_band"],
+        c["protected"],
+        c["display_name"],
+        c["aliases"],
+        c["audience"],
+        c["backend"],
+        c["quality"],
+        c["media_dir"],
+    )
+
+
+async def insert_cameo_faces(
+    conn: asyncpg.Connection, cameo_id: uuid.UUID, tenant_id: uuid.UUID, backend: str, rows: list[tuple[str, Any]]
+) -> None:
+    await conn.executemany(
+        "INSERT INTO cameo_faces (cameo_id, tenant_id, backend, kind, embedding) VALUES ($1, $2, $3, $4, $5::vector)",
+        [(cameo_id, tenant_id, backend, kind, vector_literal(v)) for kind, v in rows],
+    )
+
+
+async def get_cameo(
+    conn: asyncpg.Connection, cameo_id: uuid.UUID, tenant_id: uuid.UUID, *, lock: str = ""
+) -> asyncpg.Record | None:
+    """``lock``: '' | 'FOR UPDATE' | 'FOR SHARE'."""
+    return await conn.fetchrow(
+        f"SELECT {CAMEO_COLUMNS} FROM cameos WHERE id = $1 AND tenant_id = $2 {lock}", cameo_id, tenant_id
+    )
+
+
+async def cameos_by_ids(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, lock: str = ""
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {CAMEO_COLUMNS} FROM cameos WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id {lock}",
+        tenant_id,
+        ids,
+    )
+
+
+async def protected_cameos(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {CAMEO_COLUMNS} FROM cameos WHERE tenant_id = $1 AND protected AND status = 'active'", tenant_id
+    )
+
+
+async def update_cameo_policy(
+    conn: asyncpg.Connection, cameo_id: uuid.UUID, audience: str, approved: list[str], restrictions: list[str]
+) -> None:
+    # Approving someone again lifts an earlier per-user revocation.
+    await conn.execute(
+        "UPDATE cameos SET audience = $2, approved_user_ids = $3, restrictions = $4, "
+        "revoked_user_ids = ARRAY(SELECT u FROM unnest(revoked_user_ids) u WHERE u <> ALL($3::text[])), "
+        "updated_at = now() WHERE id = $1",
+        cameo_id,
+        audience,
+        approved,
+        restrictions,
+    )
+
+
+async def revoke_cameo(conn: asyncpg.Connection, cameo_id: uuid.UUID, user_id: str | None) -> None:
+    if user_id is None:
+        await conn.execute(
+            "UPDATE cameos SET audience = 'only_me', approved_user_ids = '{}', updated_at = now() WHERE id = $1",
+            cameo_id,
+        )
+    else:
+        await conn.execute(
+            "UPDATE cameos SET approved_user_ids = array_remove(approved_user_ids, $2), "
+            "revoked_user_ids = CASE WHEN $2 = ANY(revoked_user_ids) THEN revoked_user_ids "
+            "ELSE array_append(revoked_user_ids, $2) END, updated_at = now() WHERE id = $1",
+            cameo_id,
+            user_id,
+        )
+
+
+async def delete_cameo(conn: asyncpg.Connection, cameo_id: uuid.UUID) -> None:
+    """Embeddings and appearances go with the row (ON DELETE CASCADE)."""
+    await conn.execute("DELETE FROM cameos WHERE id = $1", cameo_id)
+
+
+async def nearest_cameos(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, backend: str, embedding: Any, k: int = 8, *, exact: bool = False
+) -> list[asyncpg.Record]:
+    """The ``k`` nearest stored faces of this tenant (HNSW index; ``exact`` scans)."""
+    async with conn.transaction():
+        if exact:
+            await conn.execute("SET LOCAL enable_indexscan = off")
+        else:
+            # Filtered HNSW: keep scanning until k rows of this tenant and backend are found.
+            await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            await conn.execute("SET LOCAL hnsw.ef_search = 100")
+        return await conn.fetch(
+            "SELECT cameo_id, 1 - (embedding <=> $3::vector) AS similarity FROM cameo_faces "
+            "WHERE tenant_id = $1 AND backend = $2 ORDER BY embedding <=> $3::vector LIMIT $4",
+            tenant_id,
+            backend,
+            vector_literal(embedding),
+            k,
+        )
+
+
+async def insert_appearances(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+    await conn.executemany(
+        "INSERT INTO appearances (generation_id, cameo_id, tenant_id, kind, similarity, frames) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (generation_id, cameo_id) DO UPDATE SET "
+        "kind = EXCLUDED.kind, similarity = GREATEST(appearances.similarity, EXCLUDED.similarity), "
+        "frames = EXCLUDED.frames",
+        [
+            (r["generation_id"], r["cameo_id"], r["tenant_id"], r["kind"], r.get("similarity"), r.get("frames", 0))
+            for r in rows
+        ],
+    )
+
+
+async def appearances_of(conn: asyncpg.Connection, cameo_id: uuid.UUID, limit: int = 1000) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT a.generation_id, a.kind, a.similarity, a.frames, a.created_at, g.status, g.user_id "
+        "FROM appearances a JOIN generations g ON g.id = a.generation_id WHERE a.cameo_id = $1 "
+        "ORDER BY a.created_at DESC LIMIT $2",
+        cameo_id,
+        limit,
+    )
+
+
+async def appearance_cameos(conn: asyncpg.Connection, gen_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT a.cameo_id, a.kind, c.owner_id FROM appearances a JOIN cameos c ON c.id = a.cameo_id "
+        "WHERE a.generation_id = $1",
+        gen_id,
+    )
+
+
+# -- users: connections and guardians --------------------------------------------------------------
+async def touch_user(conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: str, age_band: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO users (tenant_id, user_id, age_band) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, user_id) "
+        "DO UPDATE SET age_band = COALESCE(EXCLUDED.age_band, users.age_band), updated_at = now()",
+        tenant_id,
+        user_id,
+        age_band,
+    )
+
+
+async def get_user(conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT user_id, age_band, guardian_limit, guardian_cameos FROM users WHERE tenant_id = $1 AND user_id = $2",
+        tenant_id,
+        user_id,
+    )
+
+
+async def set_guardian(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: str, daily_limit: int | None, cameos: bool | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO users (tenant_id, user_id, age_band, guardian_limit, guardian_cameos) "
+        "VALUES ($1, $2, 'teen', $3, $4) ON CONFLICT (tenant_id, user_id) DO UPDATE SET "
+        "guardian_limit = EXCLUDED.guardian_limit, guardian_cameos = EXCLUDED.guardian_cameos, updated_at = now()",
+        tenant_id,
+        user_id,
+        daily_limit,
+        cameos,
+    )
+
+
+async def set_connections(conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: str, others: list[str]) -> None:
+    await conn.execute("DELETE FROM user_connections WHERE tenant_id = $1 AND user_id = $2", tenant_id, user_id)
+    await conn.executemany(
+        "INSERT INTO user_connections (tenant_id, user_id, other_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [(tenant_id, user_id, o) for o in dict.fromkeys(others)],
+    )
+
+
+async def connections(conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT other_id FROM user_connections WHERE tenant_id = $1 AND user_id = $2 ORDER BY other_id",
+        tenant_id,
+        user_id,
+    )
+    return [r["other_id"] for r in rows]

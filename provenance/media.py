@@ -117,8 +117,9 @@ def decode_audio(path: Path, *, max_seconds: float = 60.0) -> tuple[np.ndarray, 
     return np.concatenate(chunks, axis=1)[:, :limit].T.astype(np.float32), rate
 
 
-def decode_frames(path: Path, *, max_frames: int = 96, start_s: float = 0.0) -> tuple[np.ndarray, float]:
-    """Decode up to ``max_frames`` consecutive RGB frames from ``start_s``; returns (frames, fps)."""
+def decode_frames(path: Path, *, max_frames: int = 96, start_s: float = 0.0, step: int = 1) -> tuple[np.ndarray, float]:
+    """Decode up to ``max_frames`` RGB frames from ``start_s``, every ``step``-th one; returns
+    (frames, fps of the file)."""
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
@@ -127,8 +128,12 @@ def decode_frames(path: Path, *, max_frames: int = 96, start_s: float = 0.0) -> 
             v.thread_type = "AUTO"
             fps = float(v.average_rate or 24)
             out: list[np.ndarray] = []
+            seen = 0
             for frame in c.decode(v):
                 if frame.time is not None and frame.time < start_s:
+                    continue
+                seen += 1
+                if (seen - 1) % step:
                     continue
                 out.append(frame.to_ndarray(format="rgb24"))
                 if len(out) >= max_frames:

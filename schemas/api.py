@@ -39,6 +39,9 @@ class GenerationRequest(Strict):
     duration_s: Annotated[float, Meta(ge=1, le=20)] = 5.0
     resolution: Resolution = "720p"
     seed: Annotated[int, Meta(ge=0, le=2**53)] | None = None
+    # The platform attests that every real person in ``input_image`` who is not an enrolled
+    # cameo consented to this use. Without it, an unknown face in the image is refused.
+    input_image_consent: bool = False
 
 
 class Decision(Strict):
@@ -109,6 +112,69 @@ class ModerationResponse(Strict):
 
 class TakedownRequest(Strict):
     reason: Annotated[str, Meta(max_length=2000)] = ""
+    # A cameo owner taking down a generation their face appears in (the platform acts for them).
+    cameo_owner: Id | None = None
+
+
+Audience = Literal["only_me", "approved", "mutuals", "everyone"]
+
+
+class CameoPolicyRequest(Strict):
+    audience: Audience
+    approved_user_ids: Annotated[list[Id], Meta(max_length=1000)] = []
+    restrictions: Annotated[list[Annotated[str, Meta(min_length=1, max_length=200)]], Meta(max_length=20)] = []
+
+
+class RevokeRequest(Strict):
+    user_id: Id | None = None
+    all: bool = False
+
+
+class Cameo(Strict):
+    id: str
+    owner_id: str
+    owner_age_band: AgeBand
+    status: str
+    audience: Audience
+    approved_user_ids: list[str]
+    revoked_user_ids: list[str]
+    restrictions: list[str]
+    protected: bool
+    display_name: str
+    backend: str
+    quality: dict[str, float]
+    created_at: datetime
+    updated_at: datetime
+
+
+class Appearance(Strict):
+    generation_id: str
+    kind: str
+    similarity: float | None
+    frames: int
+    generation_status: GenerationStatus
+    user_id: str
+    created_at: datetime
+
+
+class AppearanceList(Strict):
+    cameo_id: str
+    items: list[Appearance]
+
+
+class ConnectionsRequest(Strict):
+    connections: Annotated[list[Id], Meta(max_length=5000)]
+
+
+class GuardianRequest(Strict):
+    daily_limit: Annotated[int, Meta(ge=0, le=1000)] | None = None
+    cameos_allowed: bool | None = None
+
+
+class UserSettings(Strict):
+    user_id: str
+    connections: list[str] = []
+    guardian: GuardianRequest | None = None
 
 
 ReviewDecisionKind = Literal["approve", "reject", "escalate"]

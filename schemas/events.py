@@ -90,6 +90,38 @@ class ReviewDecided(_Data, tag="provgate.review.decided"):
     notes: str = ""
 
 
+class CameoEvent(_Data, kw_only=True):
+    cameo_id: str
+    tenant_id: str
+
+
+class CameoEnrolled(CameoEvent, tag="provgate.cameo.enrolled"):
+    backend: str
+    images: int
+    protected: bool = False
+
+
+class CameoPolicyChanged(CameoEvent, tag="provgate.cameo.policy_changed"):
+    audience: str
+    approved: int
+    restrictions: int
+
+
+class CameoRevoked(CameoEvent, tag="provgate.cameo.revoked"):
+    user_id: str | None = None  # None: every grant
+    all: bool = False
+
+
+class CameoDeleted(CameoEvent, tag="provgate.cameo.deleted"):
+    pass
+
+
+class CameoAppeared(CameoEvent, tag="provgate.cameo.appeared"):
+    generation_id: str
+    kind: str
+    similarity: float | None = None
+
+
 class ReviewDecisionMessage(Struct, forbid_unknown_fields=True, kw_only=True):
     """What reviewer tools send on ``provgate.review.decisions`` (provgate consumes it)."""
 
@@ -111,6 +143,11 @@ EventData = (
     | GenerationTakenDown
     | ReviewRequested
     | ReviewDecided
+    | CameoEnrolled
+    | CameoPolicyChanged
+    | CameoRevoked
+    | CameoDeleted
+    | CameoAppeared
 )
 
 STATUS_EVENT: dict[str, type[GenerationEvent]] = {

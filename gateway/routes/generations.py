@@ -116,6 +116,10 @@ async def takedown_generation(
     request: Request, gen_id: FromPath[str], principal: AuthPrincipal, data: JSONBody[TakedownRequest | None] = None
 ) -> dict[str, str]:
     status = await takedown(
-        services_of(request), principal, parse_id(gen_id, "generation"), data.reason if data else ""
+        services_of(request),
+        principal,
+        parse_id(gen_id, "generation"),
+        data.reason if data else "",
+        cameo_owner=data.cameo_owner if data else None,
     )
     return {"id": gen_id, "status": status}

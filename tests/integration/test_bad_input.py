@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gateway.admission import MAX_IMAGE_SIDE
+from gateway.images import MAX_IMAGE_SIDE
 from schemas.api import MAX_PROMPT_CHARS
 from tests.conftest import Server, gen_body
 
