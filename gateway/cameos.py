@@ -110,8 +110,7 @@ class EnrollForm:
 
 
 def _text(form: Any, name: str, *, required: bool = False) -> str | None:
-    values = form.getall(name) if hasattr(form, "getall") else [form.get(name)]
-    values = [v for v in values if v is not None]
+    values = form.getall(name) if name in form else []
     if not values:
         if required:
             raise BadRequest(f"the multipart field `{name}` is required", code="missing_field", details={"field": name})
@@ -638,7 +637,7 @@ async def record_appearances(
     if not found:
         return
     rows = [{**a, "generation_id": gen_id, "tenant_id": tenant_id} for a in found]
-    existing = {r["cameo_id"] for r in await repo.cameos_by_ids(conn, tenant_id, [a["cameo_id"] for a in rows])}
+    existing = {r["id"] for r in await repo.cameos_by_ids(conn, tenant_id, [a["cameo_id"] for a in rows])}
     rows = [r for r in rows if r["cameo_id"] in existing]  # a cameo deleted meanwhile leaves no trace
     await repo.insert_appearances(conn, rows)
     for r in rows:
