@@ -89,7 +89,9 @@ def _db_settings(args: argparse.Namespace) -> tuple[Settings, Embedded | None]:
 
 
 # -- tenants ---------------------------------------------------------------------------------
-async def create_tenant(database_url: str, name: str, roles: list[str], *, label: str | None = None) -> str:
+async def create_tenant(
+    database_url: str, name: str, roles: list[str], *, label: str | None = None, settings: dict | None = None
+) -> str:
     from . import repo
     from .auth import ROLES, hash_key, new_key
     from .db import Database
@@ -100,8 +102,8 @@ async def create_tenant(database_url: str, name: str, roles: list[str], *, label
     key = new_key()
     async with Database(database_url, min_size=1, max_size=2) as db, db.transaction() as conn:
         tenant_id = await repo.create_tenant(conn, name)
-        if label is not None:
-            await repo.set_tenant_setting(conn, tenant_id, "label", label)
+        for k, v in {**({"label": label} if label is not None else {}), **(settings or {})}.items():
+            await repo.set_tenant_setting(conn, tenant_id, k, v)
         await repo.create_key(conn, tenant_id, hash_key(key), key[:10], sorted(set(roles)))
     return key
 
@@ -109,7 +111,14 @@ async def create_tenant(database_url: str, name: str, roles: list[str], *, label
 def cmd_tenant(args: argparse.Namespace) -> int:
     s, emb = _db_settings(args)
     try:
-        key = asyncio.run(create_tenant(s.database.url, args.name, args.role or ["platform"], label=args.label))
+        limits = {
+            k: v
+            for k, v in (("teen_daily_limit", args.teen_daily_limit), ("adult_daily_limit", args.adult_daily_limit))
+            if v is not None
+        }
+        key = asyncio.run(
+            create_tenant(s.database.url, args.name, args.role or ["platform"], label=args.label, settings=limits)
+        )
     finally:
         if emb:
             emb.pg.stop() if not _server_running(s) else None
@@ -475,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("name")
     tc.add_argument("--role", action="append", choices=["platform", "reviewer", "auditor", "admin"])
     tc.add_argument("--label", help="platform name in this tenant's visible watermark (default $PROVGATE_LABEL)")
+    tc.add_argument("--teen-daily-limit", type=int, metavar="N", help="generations per teen per day (default 10)")
+    tc.add_argument("--adult-daily-limit", type=int, metavar="N", help="generations per adult per day (default 100)")
     data_dir(tc)
     tc.set_defaults(func=cmd_tenant)
 

@@ -360,6 +360,26 @@ def test_default_teen_limit_is_ten(server: Server, tc: httpx.Client) -> None:
     assert codes[-1].json()["error"]["code"] == "teen_limit_reached"
 
 
+def test_tenant_daily_limits_from_the_cli(server: Server, tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "tenant", "create", f"limits-{uuid.uuid4().hex[:6]}"]
+        + ["--teen-daily-limit", "2", "--adult-daily-limit", "3"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(server, PROVGATE_DATA_DIR=str(tmp_path)),
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    with server.client(res.stdout.strip().removeprefix("PROVGATE_API_KEY=")) as c:
+
+        def codes(user: str, age: str, n: int) -> list[int]:
+            body = gen_body(user={"id": user, "age_band": age})
+            return [c.post("/v1/generations", json={**body, "prompt": f"a cloud {i}"}).status_code for i in range(n)]
+
+        teen, adult = codes("t", "teen", 3), codes("a", "adult", 4)
+    assert teen == [202, 202, 403] and adult == [202, 202, 202, 403]
+
+
 # -- events ---------------------------------------------------------------------------------------------
 def test_consent_events_reach_kafka(server: Server, tc: httpx.Client) -> None:
     cid = enroll(tc, "alice", "obama")["id"]
