@@ -22,7 +22,7 @@ from generator.base import GenerationSpec  # noqa: E402
 from generator.procedural import ProceduralGenerator  # noqa: E402
 from provenance.media import encode_mp4  # noqa: E402
 
-STAGES = ("generate", "check", "mark", "encode", "sign", "store", "post_generate")
+STAGES = ("generate", "check", "faces", "mark", "encode", "sign", "store", "post_generate")
 
 
 def stage_sums(metrics_text: str) -> dict[str, float]:

@@ -105,6 +105,14 @@ class InsightFaceBackend(FaceBackend):
         rec = ArcFaceONNX(str(rec_path), session=ort.InferenceSession(str(rec_path), so, providers=cpu))
         self._det, self._rec = det, rec
 
+    def input_size(self, h: int, w: int) -> tuple[int, int]:
+        """Detector input (w, h): the long side ``det_size``, the short side the image's aspect
+        rounded up to a multiple of 32. The same scale as a square input, without detecting on
+        padding (a 16:9 frame costs 640×384 instead of 640×640: ~40 % less)."""
+        long = self.det_size
+        short = max(32, -(-long * min(h, w) // max(h, w) // 32) * 32)
+        return (long, short) if w >= h else (short, long)
+
     def _models(self):  # type: ignore[no-untyped-def]
         if self._det is None:
             self.start()
@@ -115,7 +123,7 @@ class InsightFaceBackend(FaceBackend):
         bgr = np.ascontiguousarray(rgb[..., ::-1])
         try:
             with self._lock:  # SCRFD keeps per-call state (its resolution cache)
-                boxes, kpss = det.detect(bgr, input_size=(self.det_size, self.det_size))
+                boxes, kpss = det.detect(bgr, input_size=self.input_size(*rgb.shape[:2]))
         except Exception as exc:  # noqa: BLE001
             raise FaceBackendError(f"face detection failed: {exc}") from exc
         faces = [

@@ -5,6 +5,7 @@ instead of once per frame, and a single noisy detection is not a person."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,12 @@ from .base import FaceBackend, normalise
 
 LINK_SIMILARITY = 0.5  # same track when the embeddings agree this much...
 LINK_IOU = 0.3  # ...or the boxes overlap this much between neighbouring samples
+NEAR_SIMILARITY = 0.35  # and the embeddings still agree this much (a cut to another person does not)
+# A detection that overlaps the previous sample's box of an established track this much is
+# the same face and is not embedded again, except every EMBED_EVERY-th sample of the track
+# (which also splits the track if the person changed, e.g. at a scene cut).
+REUSE_IOU = 0.6
+EMBED_EVERY = 3
 
 
 @dataclass
@@ -38,6 +45,20 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def _continuation(tracks: list[Track], free: set[int], face: Any, t: int) -> int | None:
+    """An established track that ``face`` plainly continues (no new embedding needed)."""
+    for k in free:
+        tr = tracks[k]
+        if (
+            tr.frames[-1] == t - 1
+            and len(tr.embeddings) >= 2
+            and len(tr.frames) % EMBED_EVERY
+            and _iou(tr.boxes[-1], face.bbox) >= REUSE_IOU
+        ):
+            return k
+    return None
+
+
 def scan(backend: FaceBackend, frames: np.ndarray, min_face_px: int = 24) -> list[Track]:
     """Tracks of every face at least ``min_face_px`` high in ``frames`` (T×H×W×3)."""
     tracks: list[Track] = []
@@ -45,16 +66,29 @@ def scan(backend: FaceBackend, frames: np.ndarray, min_face_px: int = 24) -> lis
         faces = [f for f in backend.detect(frame) if min(f.width, f.height) >= min_face_px]
         if not faces:
             continue
-        embs = backend.embed(frame, faces)
         free = set(range(len(tracks)))
-        for face, emb in sorted(zip(faces, embs, strict=True), key=lambda p: -p[0].score):
+        pending = []
+        for face in faces:
+            k = _continuation(tracks, free, face, t)
+            if k is None:
+                pending.append(face)
+            else:
+                free.discard(k)
+                tr = tracks[k]
+                tr.frames.append(t)
+                tr.boxes.append(face.bbox)
+                tr.scores.append(face.score)
+        if not pending:
+            continue
+        embs = backend.embed(frame, pending)
+        for face, emb in sorted(zip(pending, embs, strict=True), key=lambda p: -p[0].score):
             best, best_key = None, 0.0
             for k in free:
                 tr = tracks[k]
                 sim = float(tr.embedding @ emb)
                 near = tr.frames[-1] >= t - 2 and _iou(tr.boxes[-1], face.bbox) >= LINK_IOU
                 key = sim + (1.0 if near else 0.0)
-                if (sim >= LINK_SIMILARITY or near) and key > best_key:
+                if (sim >= LINK_SIMILARITY or (near and sim >= NEAR_SIMILARITY)) and key > best_key:
                     best, best_key = k, key
             if best is None:
                 tracks.append(Track())

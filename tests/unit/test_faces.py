@@ -107,3 +107,19 @@ def test_tracking_links_one_person_across_frames(backend: FaceBackend) -> None:
     assert sorted(len(t.frames) for t in tracks) == [4, 8]
     main = max(tracks, key=lambda t: len(t.frames))
     assert float(main.embedding @ _one(backend, "obama2")) >= backend.match_threshold
+
+
+def test_a_cut_to_another_person_in_the_same_place_starts_a_new_track(backend: FaceBackend) -> None:
+    """Tracks must not merge two people (a mean of two faces would match neither)."""
+    a, b = scaled(photo("obama"), 0.35), scaled(photo("biden"), 0.25)
+    frames = np.full((9, 480, 854, 3), 40, np.uint8)
+    for t in range(9):
+        face = a if t < 5 else b
+        frames[t, 50 : 50 + face.shape[0], 200 : 200 + face.shape[1]] = face[:430, :654]
+    tracks = scan(backend, frames)
+    assert sorted(len(t.frames) for t in tracks) == [4, 5]
+    ref_a, ref_b = _one(backend, "obama2"), _one(backend, "biden")
+    first = min(tracks, key=lambda t: t.frames[0])
+    second = max(tracks, key=lambda t: t.frames[0])
+    assert float(first.embedding @ ref_a) >= backend.match_threshold
+    assert float(second.embedding @ ref_b) >= backend.match_threshold
