@@ -34,6 +34,10 @@ CATEGORIES: tuple[str, ...] = (
 )
 
 
+# Teen-only signals: not violations for adults, blocked for teens (see classifiers.policy).
+TEEN_CATEGORIES: tuple[str, ...] = ("teen/suggestive", "teen/horror", "teen/substances", "teen/stunts")
+
+
 class ClassifierError(RuntimeError):
     """A classifier could not produce a score. Callers fail closed on it."""
 

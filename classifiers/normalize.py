@@ -1,5 +1,5 @@
-"""Text normalisation against evasion: NFKC, zero-width and control characters, diacritics,
-homoglyphs (Unicode confusables), leetspeak and spaced-out letters.
+"""Text normalisation against evasion: emoji used for words, NFKC, zero-width and control
+characters, diacritics, homoglyphs (Unicode confusables), leetspeak and spaced-out letters.
 
 The lexicon matches against every *view* this produces, so a term hidden by any one trick
 (or several together) is still found, while the plain view keeps ordinary words intact
@@ -89,8 +89,44 @@ class Normalized:
     views: tuple[str, ...]  # every distinct view the lexicon should scan
 
 
+# Emoji used in place of words ("how to make a 💣"): read as the word.
+_EMOJI_WORDS = {
+    "🔪": "knife",
+    "🗡": "knife",
+    "🔫": "gun",
+    "💣": "bomb",
+    "🧨": "explosive",
+    "💥": "explosion",
+    "💊": "pills",
+    "💉": "syringe",
+    "🩸": "blood",
+    "🔥": "fire",
+    "💰": "money",
+    "💵": "money",
+    "☠": "death",
+    "💀": "skull",
+    "⚰": "coffin",
+    "🪓": "axe",
+    "🍆": "penis",
+    "🍑": "butt",
+    "💦": "fluids",
+    "🔞": "adult",
+    "🧒": "child",
+    "👶": "baby",
+    "👧": "girl",
+    "👦": "boy",
+    "🍺": "beer",
+    "🍷": "wine",
+    "🚬": "cigarette",
+    "🌿": "weed",
+    "❄": "cocaine",
+}
+_EMOJI = re.compile("|".join(re.escape(e) for e in sorted(_EMOJI_WORDS, key=len, reverse=True)))
+
+
 def normalize(text: str) -> Normalized:
-    t = unicodedata.normalize("NFKC", text)
+    t = _EMOJI.sub(lambda m: f" {_EMOJI_WORDS[m.group(0)]} ", text)
+    t = unicodedata.normalize("NFKC", t)
     t = _INVISIBLE.sub("", t)
     t = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in t)
     t = _strip_marks(t).casefold()

@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 
 from schemas.api import Decision
 
-from .base import Scores
+from .base import TEEN_CATEGORIES, Scores
 
-POLICY_VERSION = "2026.11-1"
+POLICY_VERSION = "2026.11-2"
 
 
 @dataclass(frozen=True)
 class Thresholds:
     review: float
     block: float
+
+
+NEVER = Thresholds(review=2.0, block=2.0)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Policy:
             "sexual": {"adult": Thresholds(0.5, 0.85), "teen": Thresholds(0.2, 0.3)},
             "violence/graphic": {"adult": Thresholds(0.6, 0.9), "teen": Thresholds(0.3, 0.5)},
             "self-harm/instructions": {"adult": Thresholds(0.3, 0.6), "teen": Thresholds(0.2, 0.4)},
+            # Teen-only signals: never a finding for adults; blocked for teens.
+            **{c: {"adult": NEVER, "teen": Thresholds(0.5, 0.5)} for c in TEEN_CATEGORIES},
         }
     )
 

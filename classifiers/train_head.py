@@ -1,0 +1,123 @@
+"""Train the semantic classifier's head, reproducibly, from ``data/prompts.jsonl``.
+
+    .venv/bin/python -m classifiers.train_head            # writes classifiers/data/semantic_head.npz
+    .venv/bin/python -m classifiers.train_head --check    # exit 1 if the shipped head differs
+
+One L2-regularised logistic regression per label (L-BFGS from zeros, positives weighted to
+balance them), trained on the *train* split; each label's threshold is chosen on the *dev*
+split (the highest that keeps dev recall ≥ 0.97); the *test* split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .base import CATEGORIES, TEEN_CATEGORIES
+from .semantic import HEAD_FILE, Head, semantic_views
+
+DATA = Path(__file__).parent / "data" / "prompts.jsonl"
+OUT = Path(__file__).parent / HEAD_FILE
+LABELS = (*CATEGORIES, *TEEN_CATEGORIES)
+L2 = 1e-3
+DEV_RECALL = 0.97
+
+
+def load(split: str | None = None) -> list[dict]:
+    rows = [json.loads(line) for line in DATA.read_text("utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    from scipy.optimize import minimize
+
+    pos = max(y.sum(), 1.0)
+    w_sample = np.where(y > 0, len(y) / (2 * pos), len(y) / (2 * max(len(y) - pos, 1.0)))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        z = x @ w + b
+        p = 1.0 / (1.0 + np.exp(-z))
+        eps = 1e-12
+        ll = -(w_sample * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))).sum() / len(y)
+        g = w_sample * (p - y) / len(y)
+        return ll + L2 * (w @ w), np.concatenate([x.T @ g + 2 * L2 * w, [g.sum()]])
+
+    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return res.x[:-1], float(res.x[-1])
+
+
+def embed_rows(rows: list[dict], encoder: object) -> tuple[np.ndarray, list[int]]:
+    """Embeddings of every view of every row, and the row index of each."""
+    texts, owner = [], []
+    for i, r in enumerate(rows):
+        for v in semantic_views(r["text"]):
+            texts.append(v)
+            owner.append(i)
+    return encoder.encode(texts).astype(np.float64), owner  # type: ignore[attr-defined]
+
+
+def train(encoder: object | None = None) -> bytes:
+    from .minilm_onnx import MiniLMOnnx
+
+    enc = encoder or MiniLMOnnx()
+    train_rows, dev_rows = load("train"), load("dev")
+    xt, ot = embed_rows(train_rows, enc)
+    xd, od = embed_rows(dev_rows, enc)
+    weight = np.zeros((xt.shape[1], len(LABELS)))
+    bias = np.zeros(len(LABELS))
+    thresholds = np.full(len(LABELS), 0.5)
+    for j, label in enumerate(LABELS):
+        y = np.array([1.0 if label in train_rows[i]["labels"] else 0.0 for i in ot])
+        weight[:, j], bias[j] = _fit(xt, y)
+        # Per row: the best view; threshold = highest keeping dev recall of this label.
+        p = 1.0 / (1.0 + np.exp(-(xd @ weight[:, j] + bias[j])))
+        best = np.zeros(len(dev_rows))
+        np.maximum.at(best, np.array(od), p)
+        positives = np.sort(best[[label in r["labels"] for r in dev_rows]])
+        if len(positives):
+            k = int(np.floor((1 - DEV_RECALL) * len(positives)))
+            thresholds[j] = float(np.clip(positives[k], 0.05, 0.9))
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        labels=np.array(LABELS),
+        weight=weight.round(6),
+        bias=bias.round(6),
+        thresholds=thresholds.round(6),
+        data_sha256=np.array(hashlib.sha256(DATA.read_bytes()).hexdigest()),
+    )
+    return buf.getvalue()
+
+
+def same_head(a: Head, b: Head, atol: float = 1e-3) -> bool:
+    return (
+        a.labels == b.labels
+        and np.allclose(a.weight, b.weight, atol=atol)
+        and np.allclose(a.bias, b.bias, atol=atol)
+        and np.allclose(a.thresholds, b.thresholds, atol=atol)
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true", help="compare with the shipped head instead of writing")
+    args = ap.parse_args()
+    data = train()
+    if args.check:
+        ok = same_head(Head.load(data), Head.load(OUT.read_bytes()))
+        print("shipped head matches the training script" if ok else "shipped head DIFFERS from the training script")
+        return 0 if ok else 1
+    OUT.write_bytes(data)
+    print(f"wrote {OUT} ({len(data)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
