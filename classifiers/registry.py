@@ -8,6 +8,7 @@ from .base import FrameClassifier, PromptClassifier
 
 PROMPT_BACKENDS: dict[str, str] = {
     "lexicon": "classifiers.lexicon:LexiconClassifier",
+    "semantic": "classifiers.semantic:SemanticClassifier",
 }
 FRAME_BACKENDS: dict[str, str] = {
     "nsfw": "classifiers.nsfw:OpenNSFWClassifier",

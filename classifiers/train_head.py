@@ -5,7 +5,8 @@
 
 One L2-regularised logistic regression per label (L-BFGS from zeros, positives weighted to
 balance them), trained on the *train* split; each label's threshold is chosen on the *dev*
-split (the highest that keeps dev recall ≥ 0.97); the *test* split is never read here.
+split: the 99.5th percentile of that label's probability over the dev benign hard negatives
+(so that all labels together flag a few percent of them); the *test* split is never read here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 OUT = Path(__file__).parent / HEAD_FILE
 LABELS = (*CATEGORIES, *TEEN_CATEGORIES)
 L2 = 1e-3
-DEV_RECALL = 0.97
+BENIGN_PERCENTILE = 99.5
 
 
 def load(split: str | None = None) -> list[dict]:
@@ -76,14 +77,12 @@ def train(encoder: object | None = None) -> bytes:
     for j, label in enumerate(LABELS):
         y = np.array([1.0 if label in train_rows[i]["labels"] else 0.0 for i in ot])
         weight[:, j], bias[j] = _fit(xt, y)
-        # Per row: the best view; threshold = highest keeping dev recall of this label.
+        # Per row: its best view. Threshold: a high percentile of the benign dev rows.
         p = 1.0 / (1.0 + np.exp(-(xd @ weight[:, j] + bias[j])))
         best = np.zeros(len(dev_rows))
         np.maximum.at(best, np.array(od), p)
-        positives = np.sort(best[[label in r["labels"] for r in dev_rows]])
-        if len(positives):
-            k = int(np.floor((1 - DEV_RECALL) * len(positives)))
-            thresholds[j] = float(np.clip(positives[k], 0.05, 0.9))
+        benign = best[[r["kind"] == "benign" for r in dev_rows]]
+        thresholds[j] = float(np.clip(np.percentile(benign, BENIGN_PERCENTILE), 0.05, 0.95))
     buf = io.BytesIO()
     np.savez(
         buf,

@@ -24,7 +24,7 @@ from schemas.events import GenerationAdmitted, GenerationRefused
 from . import repo
 from .auth import Principal
 from .cameos import ConsentRefused, check_admission, daily_limit, detect_input_faces, record_appearances
-from .errors import Conflict, Forbidden, RateLimited, Unprocessable
+from .errors import Conflict, Forbidden, RateLimited, Unavailable, Unprocessable
 from .images import open_image
 from .outbox import emit
 from .services import Services
@@ -82,9 +82,16 @@ async def _refuse(
 
 
 def prompt_scores(services: Services, text: str) -> Scores:
+    """Every prompt classifier, merged. A classifier that fails is a 503, never a pass."""
     scores = Scores()
     for clf in services.prompt_classifiers:
-        scores = scores.merge(clf.score(text))
+        try:
+            scores = scores.merge(clf.score(text))
+        except Exception as exc:  # noqa: BLE001 - fail closed: nothing is admitted unchecked
+            raise Unavailable(
+                f"the {clf.name} prompt classifier failed ({type(exc).__name__}); retry later",
+                code="classifier_unavailable",
+            ) from exc
     return scores
 
 
@@ -131,7 +138,8 @@ async def admit(
             )
     except ConsentRefused as r:
         raise await _refuse(services, principal, r.code, r.message, r.decision, details=r.details) from None
-    decision = classify_prompt(services, req.prompt, req.user.age_band)
+    # Off the event loop: the semantic layer runs a model.
+    decision = await services.run_blocking(classify_prompt, services, req.prompt, req.user.age_band)
     services.metrics.decisions.labels("prompt", decision.outcome).inc()
     if decision.outcome == "block":
         raise await _refuse(

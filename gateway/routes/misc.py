@@ -20,7 +20,7 @@ from .deps import AuthPrincipal, authenticate, services_of
 async def moderate(request: Request, data: JSONBody[ModerationRequest], principal: AuthPrincipal) -> ModerationResponse:
     services = services_of(request)
     age_band = data.user.age_band if data.user else "adult"
-    scores = prompt_scores(services, data.input)
+    scores = await services.run_blocking(prompt_scores, services, data.input)
     decision = services.policy.decide(scores, age_band, stage="moderation")
     flags = services.policy.flagged(scores, age_band)
     return ModerationResponse(

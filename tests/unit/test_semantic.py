@@ -1,0 +1,83 @@
+"""The semantic prompt layer: the ONNX MiniLM is the real model, the shipped head is what the
+training script produces, and the committed prompt set is what its source builds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from classifiers.base import CATEGORIES, TEEN_CATEGORIES
+from classifiers.data import build_prompts
+from classifiers.minilm_onnx import MiniLMOnnx, model_dir
+from classifiers.semantic import Head, SemanticClassifier, semantic_views
+from classifiers.train_head import OUT, same_head, train
+
+
+@pytest.fixture(scope="module")
+def encoder() -> MiniLMOnnx:
+    e = MiniLMOnnx()
+    e.start()
+    return e
+
+
+def test_onnx_graph_matches_the_reference_model(encoder: MiniLMOnnx) -> None:
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["This is an example sentence", "a street fight turns into a knife attack", "kill the lights"]
+    tok = AutoTokenizer.from_pretrained(str(model_dir()))
+    model = AutoModel.from_pretrained(str(model_dir())).eval()
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    ref = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1).numpy()
+    got = encoder.encode(texts)
+    assert got.shape == (3, 384)
+    assert np.abs(got - ref).max() < 1e-4
+
+
+def test_quantised_graph_stays_close(encoder: MiniLMOnnx) -> None:
+    q = MiniLMOnnx(quantized=True)
+    texts = ["a paper boat drifting on a pond", "a man beating a woman in a parking lot"]
+    cos = (q.encode(texts) * encoder.encode(texts)).sum(1)
+    assert cos.min() > 0.97
+
+
+def test_shipped_head_is_what_the_training_script_makes(encoder: MiniLMOnnx) -> None:
+    assert same_head(Head.load(train(encoder)), Head.load(OUT.read_bytes()))
+
+
+def test_committed_prompt_set_is_built_from_its_source() -> None:
+    rows = build_prompts.build()
+    committed = [json.loads(line) for line in build_prompts.OUT.read_text("utf-8").splitlines()]
+    assert rows == committed
+    harmful = [r for r in rows if r["kind"] == "harmful"]
+    benign = [r for r in rows if r["kind"] == "benign"]
+    assert len(rows) >= 2000 and len(benign) >= len(harmful) >= 2000
+    for cat in CATEGORIES:
+        assert any(cat in r["labels"] for r in harmful), cat
+    assert {r["lang"] for r in rows} >= {"en", "es", "fr", "de", "pt"}
+    assert {r["trick"] for r in rows} >= {"leet", "spaced", "zero_width", "homoglyph", "emoji"}
+    # A scene never straddles splits.
+    split_of: dict[str, str] = {}
+    for r in rows:
+        assert split_of.setdefault(r["core"], r["split"]) == r["split"]
+
+
+def test_head_labels_and_scores(encoder: MiniLMOnnx) -> None:
+    clf = SemanticClassifier(encoder=encoder)
+    clf.start()
+    head = Head.load()
+    assert head.labels == (*CATEGORIES, *TEEN_CATEGORIES)
+    assert np.all((head.thresholds > 0) & (head.thresholds < 1))
+    bad = clf.score("a gang attacking a man with baseball bats")
+    assert bad.categories["violence"] >= 0.5 and any("violence" in r for r in bad.reasons)
+    assert clf.score("a pond with ducks at sunrise").categories.get("violence", 0.0) < 0.5
+    # Evasion: the decoded view is embedded too.
+    assert semantic_views("a g@ng 4tt4cking a man")[-1] == "a gang attacking a man"
+    assert semantic_views("a pond with ducks") == ["a pond with ducks"]
+    many = clf.score_many(["a gang attacking a man with baseball bats", "a pond with ducks at sunrise"])
+    assert many[0].categories == bad.categories
