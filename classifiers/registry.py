@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 
 from .base import FrameClassifier, PromptClassifier
 
 PROMPT_BACKENDS: dict[str, str] = {
     "lexicon": "classifiers.lexicon:LexiconClassifier",
     "semantic": "classifiers.semantic:SemanticClassifier",
+    "openai": "classifiers.remote:OpenAIModerationClassifier",
+    "llamaguard": "classifiers.remote:LlamaGuardClassifier",
 }
 FRAME_BACKENDS: dict[str, str] = {
     "nsfw": "classifiers.nsfw:OpenNSFWClassifier",
@@ -25,8 +28,10 @@ def _load(table: dict[str, str], name: str, kind: str) -> type:
         raise RuntimeError(f"{kind} classifier {name!r} needs a missing package: {exc.name}") from exc
 
 
-def prompt_classifier(name: str) -> PromptClassifier:
-    return _load(PROMPT_BACKENDS, name, "prompt")()
+def prompt_classifier(name: str, env: Mapping[str, str] | None = None) -> PromptClassifier:
+    """Backends with settings of their own (remote endpoints) read them in ``from_env``."""
+    cls = _load(PROMPT_BACKENDS, name, "prompt")
+    return cls.from_env(env) if hasattr(cls, "from_env") else cls()  # type: ignore[no-any-return]
 
 
 def frame_classifier(name: str) -> FrameClassifier:

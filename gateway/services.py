@@ -61,8 +61,9 @@ class Services:
     def build(cls, settings: Settings, **replace: Any) -> Services:
         """Build from settings; keyword arguments replace a component (tests, embedding apps)."""
         policy = replace.pop("policy", None) or Policy()
+        env = replace.pop("env", None)
         prompt = replace.pop("prompt_classifiers", None) or [
-            classifier_registry.prompt_classifier(n) for n in settings.classifiers.prompt
+            classifier_registry.prompt_classifier(n, env) for n in settings.classifiers.prompt
         ]
         frames = replace.pop("frame_classifiers", None)
         if frames is None:
@@ -77,7 +78,7 @@ class Services:
             "prompt_classifiers": prompt,
             "frame_classifiers": frames,
             "output_checker": OutputChecker(frames, prompt, policy, timeout_s=settings.classifiers.timeout_s),
-            "generator": generator_registry.create(settings.generator, replace.pop("env", None)),
+            "generator": generator_registry.create(settings.generator, env),
             "signer": provenance_registry.create_signer(p.chain_path, p.key_path, tsa_url=p.tsa_url, signer=p.signer),
             "reader": provenance_registry.create_reader(p.anchor_paths),  # re-read per verification
             "watermark_key": (wm_key := settings.watermark_key()),
