@@ -66,7 +66,7 @@ class _Remote(PromptClassifier):
                     try:
                         data = r.json()
                     except ValueError:
-                        raise ClassifierError(f"{self.name}: the endpoint answered with something that is not JSON")
+                        raise ClassifierError(f"{self.name}: the endpoint answered with something not JSON") from None
                     if not isinstance(data, dict):
                         raise ClassifierError(f"{self.name}: unexpected answer {str(data)[:100]!r}")
                     return data

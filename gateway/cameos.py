@@ -565,6 +565,16 @@ class FaceCheck:
     decision: Decision
     appearances: list[dict[str, Any]]
     tracks: int = 0
+    min_age: float | None = None  # youngest apparent age over the face tracks
+
+
+def apparent_ages(services: Services, sampled: np.ndarray, tracks: list[Track]) -> list[float]:
+    """Apparent age of each track, on its most confident detection."""
+    out = []
+    for tr in tracks:
+        k = int(np.argmax(tr.scores))
+        out.append(services.ages.ages(sampled[tr.frames[k]], [tr.boxes[k]])[0])
+    return out
 
 
 def scan_faces(services: Services, sampled: np.ndarray) -> list[Track]:

@@ -27,6 +27,7 @@ import msgspec
 import numpy as np
 from PIL import Image
 
+from classifiers.age import MINOR_AGE
 from classifiers.output import OutputCheckResult
 from generator.base import GenerationSpec, GeneratorError
 from provenance import registry as provenance_registry
@@ -46,6 +47,7 @@ from schemas.manifest import CheckOutcome, ProvgateAssertion
 from . import __version__, repo
 from .cameos import (
     FaceCheck,
+    apparent_ages,
     cameo_faces_for,
     face_check_failed,
     match_tracks,
@@ -257,6 +259,9 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         services.metrics.decisions.labels("faces", faces.decision.outcome).inc()
         prompt_decision = msgspec.convert(row["prompt_decision"], Decision) if row["prompt_decision"] else None
         decisions = [d for d in (prompt_decision, check.decision, faces.decision) if d is not None]
+        minors = minors_rule(services, check, faces)
+        if minors is not None:
+            decisions.append(minors)
         decision = combine(*decisions)
         # A human looks at what is uncertain, and at every block for an apparent minor.
         needs_review = decision.outcome == "review" or decision.categories.get("sexual/minors", 0.0) >= 0.5
@@ -330,6 +335,23 @@ async def _checked(
         )
 
 
+MINOR_SEXUAL_SIGNAL = 0.3  # below the adult review line on purpose: any sexual signal counts
+
+
+def minors_rule(services: Services, check: OutputCheckResult, faces: FaceCheck) -> Decision | None:
+    """An apparent minor together with any sexual signal is sexual/minors: block, top-priority review."""
+    sexual = check.decision.categories.get("sexual", 0.0)
+    if faces.min_age is None or faces.min_age >= MINOR_AGE or sexual < MINOR_SEXUAL_SIGNAL:
+        return None
+    return Decision(
+        outcome="block",
+        reasons=[f"apparent minor (age {faces.min_age:.0f}) with a sexual signal ({sexual:.2f})"],
+        categories={"sexual/minors": 1.0},
+        policy_version=services.policy.version,
+        stage="output",
+    )
+
+
 async def _faces_checked(services: Services, job: Job, sampled: np.ndarray, timings: dict[str, float]) -> FaceCheck:
     """Faces in the output, tracked and matched against the tenant's cameos (fail closed)."""
     with _timed(services, "faces", timings):
@@ -337,7 +359,10 @@ async def _faces_checked(services: Services, job: Job, sampled: np.ndarray, timi
             tracks = await asyncio.wait_for(
                 services.run_blocking(scan_faces, services, sampled), services.settings.classifiers.timeout_s
             )
-            return await match_tracks(services, job.tenant_id, job.row, tracks)
+            ages = await services.run_blocking(apparent_ages, services, sampled, tracks)
+            result = await match_tracks(services, job.tenant_id, job.row, tracks)
+            result.min_age = min(ages, default=None)
+            return result
         except (asyncio.CancelledError, LeaseLost):
             raise
         except Exception as exc:  # noqa: BLE001 - any failure sends the job to a human

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from classifiers import registry as classifier_registry
+from classifiers.age import AgeEstimator
 from classifiers.base import FrameClassifier, PromptClassifier
 from classifiers.output import OutputChecker
 from classifiers.policy import Policy
@@ -51,6 +52,7 @@ class Services:
     watermark: SpreadSpectrumWatermark
     audio_watermark: AudioWatermark
     faces: FaceBackend
+    ages: AgeEstimator
     metrics: Metrics = field(default_factory=Metrics)
     keys: KeyCache = field(default_factory=KeyCache)
     limiter: RateLimiter | None = None
@@ -87,6 +89,7 @@ class Services:
             "faces": face_registry.face_backend(
                 settings.faces.backend, settings.faces.models_dir, settings.faces.threads
             ),
+            "ages": AgeEstimator(),
             "limiter": RateLimiter(settings.server.rate_per_s, settings.server.rate_burst),
         }
         parts.update(replace)
@@ -106,6 +109,7 @@ class Services:
         for f in self.frame_classifiers:
             f.start()
         self.faces.start()
+        self.ages.start()
         self.generator.start()
 
     async def stop(self) -> None:
