@@ -10,6 +10,7 @@ from .base import FrameClassifier, PromptClassifier
 PROMPT_BACKENDS: dict[str, str] = {
     "lexicon": "classifiers.lexicon:LexiconClassifier",
     "semantic": "classifiers.semantic:SemanticClassifier",
+    "public_figures": "classifiers.public_figures:PublicFigureClassifier",
     "openai": "classifiers.remote:OpenAIModerationClassifier",
     "llamaguard": "classifiers.remote:LlamaGuardClassifier",
 }

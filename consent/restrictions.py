@@ -1,14 +1,20 @@
 """A cameo owner's restrictions ("no political content", "nothing violent") checked against
 prompts that use the cameo.
 
-Each restriction is reduced to its topic words, expanded through a small topic table, and
-matched against the prompt's normalised words (so the classifier's evasion handling applies
-here too). The classifier issue replaces this with a semantic check; the interface stays.
+Two checks, either one is enough: (1) lexical: each restriction is reduced to its topic
+words, expanded through a small topic table, and matched against the prompt's normalised
+words (so the classifier's evasion handling applies here too); (2) semantic, when a sentence
+encoder is available (the semantic prompt classifier is configured): the cosine between the
+prompt and the restriction's topic ("no political content" -> "political content") reaches
+SEMANTIC_THRESHOLD (chosen on examples in tests/unit/test_consent_policy.py).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+import numpy as np
 
 from classifiers.normalize import normalize
 
@@ -99,6 +105,7 @@ TOPIC_ALIASES = {
     "horror": "scary",
 }
 WORD = re.compile(r"[a-z0-9']+")
+SEMANTIC_THRESHOLD = 0.30
 
 
 def _stem(w: str) -> str:
@@ -119,9 +126,24 @@ def topic_words(restriction: str) -> set[str]:
     return out
 
 
-def violated(prompt: str, restrictions: list[str]) -> list[str]:
+def topic_phrase(restriction: str) -> str:
+    words = [w for w in WORD.findall(restriction.lower()) if w not in NEGATIONS]
+    return " ".join(words) or restriction
+
+
+def violated(prompt: str, restrictions: list[str], embed: Callable[[list[str]], np.ndarray] | None = None) -> list[str]:
     """The restrictions that ``prompt`` breaks."""
+    if not restrictions:
+        return []
     words: set[str] = set()
-    for v in normalize(prompt).views:
+    views = normalize(prompt).views
+    for v in views:
         words |= {_stem(w) for w in WORD.findall(v.lower())}
-    return [r for r in restrictions if topic_words(r) & words]
+    out = [r for r in restrictions if topic_words(r) & words]
+    if embed is not None:
+        rest = [r for r in restrictions if r not in out]
+        if rest:
+            vecs = embed([views[-1], *(topic_phrase(r) for r in rest)])
+            sims = vecs[1:] @ vecs[0]
+            out += [r for r, s in zip(rest, sims, strict=True) if s >= SEMANTIC_THRESHOLD]
+    return [r for r in restrictions if r in out]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import msgspec
 import numpy as np
 
 from classifiers.base import Scores
+from classifiers.public_figures import PublicFigureClassifier
 from schemas.api import Decision, GenerationRequest
 from schemas.events import GenerationAdmitted, GenerationRefused
 
@@ -81,12 +83,14 @@ async def _refuse(
     return Forbidden(message, code=code, details=details or {})
 
 
-def prompt_scores(services: Services, text: str) -> Scores:
-    """Every prompt classifier, merged. A classifier that fails is a 503, never a pass."""
+def prompt_scores(services: Services, text: str, exempt: frozenset[str] = frozenset()) -> Scores:
+    """Every prompt classifier, merged. A classifier that fails is a 503, never a pass.
+    ``exempt``: names of people whose granted cameo this request uses (not a likeness finding)."""
     scores = Scores()
     for clf in services.prompt_classifiers:
         try:
-            scores = scores.merge(clf.score(text))
+            s = clf.score_exempt(text, exempt) if isinstance(clf, PublicFigureClassifier) else clf.score(text)
+            scores = scores.merge(s)
         except Exception as exc:  # noqa: BLE001 - fail closed: nothing is admitted unchecked
             raise Unavailable(
                 f"the {clf.name} prompt classifier failed ({type(exc).__name__}); retry later",
@@ -95,8 +99,10 @@ def prompt_scores(services: Services, text: str) -> Scores:
     return scores
 
 
-def classify_prompt(services: Services, text: str, age_band: str, *, stage: str = "prompt") -> Decision:
-    return services.policy.decide(prompt_scores(services, text), age_band, stage=stage)
+def classify_prompt(
+    services: Services, text: str, age_band: str, *, stage: str = "prompt", exempt: frozenset[str] = frozenset()
+) -> Decision:
+    return services.policy.decide(prompt_scores(services, text, exempt), age_band, stage=stage)
 
 
 async def admit(
@@ -139,7 +145,12 @@ async def admit(
     except ConsentRefused as r:
         raise await _refuse(services, principal, r.code, r.message, r.decision, details=r.details) from None
     # Off the event loop: the semantic layer runs a model.
-    decision = await services.run_blocking(classify_prompt, services, req.prompt, req.user.age_band)
+    decision = await services.run_blocking(
+        functools.partial(classify_prompt, exempt=consent.granted_names),
+        services,
+        req.prompt,
+        req.user.age_band,
+    )
     services.metrics.decisions.labels("prompt", decision.outcome).inc()
     if decision.outcome == "block":
         raise await _refuse(

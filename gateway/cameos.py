@@ -22,6 +22,7 @@ import numpy as np
 from litestar.datastructures import UploadFile
 from PIL import Image
 
+from classifiers.public_figures import name_key
 from consent.base import FaceBackendError, to_stored
 from consent.policy import CameoPolicy, Grant, Guardian, Requester, grants, validate_audience
 from consent.quality import EnrollmentProblem, enroll
@@ -413,12 +414,25 @@ async def daily_limit(conn: asyncpg.Connection, services: Services, tenant_id: u
     return int(tenant.get(key, default))
 
 
+def sentence_encoder(services: Services) -> Any:
+    """The semantic classifier's encoder, when that layer is configured."""
+    from classifiers.semantic import SemanticClassifier
+
+    for clf in services.prompt_classifiers:
+        if isinstance(clf, SemanticClassifier):
+            return clf.embed
+    return None
+
+
 @dataclass
 class AdmissionConsent:
     """What admission learned about the people in a request."""
 
     requester: Requester
     appearances: list[dict[str, Any]] = field(default_factory=list)
+    # Names (normalised) of protected people whose cameo grants this user: naming them in the
+    # prompt is consented, not a likeness finding.
+    granted_names: frozenset[str] = frozenset()
 
 
 class ConsentRefused(Exception):
@@ -486,7 +500,7 @@ async def check_admission(
         grant = grants(await policy_of(conn, row), who)
         if not grant.granted:
             raise ConsentRefused("cameo_not_granted", grant.reason, {"cameo_id": str(cid)})
-        broken = violated(prompt, list(row["restrictions"]))
+        broken = await services.run_blocking(violated, prompt, list(row["restrictions"]), sentence_encoder(services))
         if broken:
             raise ConsentRefused(
                 "cameo_restricted",
@@ -494,6 +508,8 @@ async def check_admission(
                 {"cameo_id": str(cid), "restrictions": broken},
             )
         out.appearances.append({"cameo_id": cid, "kind": "requested", "similarity": None, "frames": 0})
+        if row["protected"]:
+            out.granted_names |= {name_key(a) for a in row["aliases"]}
     # Protected people named in the prompt.
     views = list(normalize(prompt).views)
     for row in await repo.protected_cameos(conn, principal.tenant_id):
@@ -501,7 +517,9 @@ async def check_admission(
             continue
         if names_in(views, list(row["aliases"])):
             grant = grants(await policy_of(conn, row), who)
-            if not grant.granted:
+            if grant.granted:
+                out.granted_names |= {name_key(a) for a in row["aliases"]}
+            else:
                 reason = f"the prompt names {row['display_name']}, a protected person who has not granted this user"
                 raise ConsentRefused(
                     "prompt_blocked",

@@ -85,7 +85,7 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    prompt: tuple[str, ...] = ("lexicon",)
+    prompt: tuple[str, ...] = ("lexicon", "public_figures")
     frames: tuple[str, ...] = ("nsfw",)
     timeout_s: float = 60.0
     models_dir: Path | None = None
@@ -184,7 +184,7 @@ class Settings:
         )
         models = _get(env, "MODELS_DIR")
         classifiers = ClassifierSettings(
-            prompt=_list(env, "PROMPT_CLASSIFIERS", "lexicon"),
+            prompt=_list(env, "PROMPT_CLASSIFIERS", "lexicon,public_figures"),
             frames=_list(env, "FRAME_CLASSIFIERS", "nsfw"),
             timeout_s=_float(env, "CHECK_TIMEOUT_S", 60.0, 0.1, 3600.0),
             models_dir=Path(models) if models else None,

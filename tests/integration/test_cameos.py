@@ -310,9 +310,15 @@ def test_protected_person_named_or_requested(server: Server) -> None:
         e = generate(admin, "bob", prompt="President  B1den eating ice cream", expect=403)["error"]
         assert e["code"] == "prompt_blocked"
         assert generate(admin, "bob", cameos=[p["id"]], expect=403)["error"]["code"] == "cameo_not_granted"
-        generate(admin, "bob", prompt="a biden-free paper boat")  # no name: fine
+        generate(admin, "bob", prompt="a paper boat on a pond")  # no name: fine
+        # A well-known name from the public-figures list is refused without a cameo...
+        e = generate(admin, "bob", prompt="barack obama dancing in the rain", expect=403)["error"]
+        assert e["code"] == "prompt_blocked" and any("Barack Obama" in r for r in e["details"]["reasons"])
+        # ...and a protected person who granted the user may be named (and requested).
         policy(admin, p["id"], "approved", ["bob"])
         generate(admin, "bob", prompt="joe biden dancing in the rain")
+        generate(admin, "bob", prompt="president biden waves", cameos=[p["id"]])
+        assert generate(admin, "carol", prompt="joe biden waves", expect=403)["error"]["code"] == "prompt_blocked"
 
 
 # -- teens and guardians ---------------------------------------------------------------------------------

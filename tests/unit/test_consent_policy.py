@@ -85,3 +85,22 @@ def test_protected_person_needs_a_grant() -> None:
 )
 def test_restrictions(prompt: str, broken: list[str]) -> None:
     assert violated(prompt, ["no political content", "no alcohol"]) == broken
+
+
+@pytest.mark.parametrize(
+    ("prompt", "broken"),
+    [
+        ("my friend campaigns for the senate", ["no political content"]),
+        ("my friend kisses his date under the stars", ["nothing romantic"]),
+        ("my friend punches a man in a bar fight", ["no violence"]),
+        ("my friend plays with a puppy", []),
+        ("my friend cooks pasta", []),
+        ("my friend walks in a park", []),
+    ],
+)
+def test_restrictions_semantic(prompt: str, broken: list[str]) -> None:
+    from classifiers.minilm_onnx import MiniLMOnnx
+
+    enc = MiniLMOnnx()
+    got = violated(prompt, ["no political content", "nothing romantic", "no violence"], enc.encode)
+    assert got == broken
