@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -55,6 +55,10 @@ def aggregate(
     return agg, persistence
 
 
+# A prompt signal this strong in a category nobody can check on the frames sends to review.
+UNCHECKED_SIGNAL = 0.2
+
+
 @dataclass
 class OutputCheckResult:
     decision: Decision
@@ -91,9 +95,24 @@ class OutputChecker:
     def check(self, frames: np.ndarray, fps: float, *, age_band: str, texts: Sequence[str] = ()) -> OutputCheckResult:
         return self.check_sampled(self.sample(frames, fps), age_band=age_band, texts=texts)
 
-    def check_sampled(self, sampled: np.ndarray, *, age_band: str, texts: Sequence[str] = ()) -> OutputCheckResult:
+    def check_sampled(
+        self,
+        sampled: np.ndarray,
+        *,
+        age_band: str,
+        texts: Sequence[str] = (),
+        prompt_categories: Mapping[str, float] | None = None,
+    ) -> OutputCheckResult:
+        """``prompt_categories``: the prompt's scores. A frame classifier without its model
+        (e.g. no CLIP checkpoint) cannot clear its categories: when the prompt shows any
+        signal in them, the output goes to review instead of passing unchecked."""
         idx = range(len(sampled))
         forced: list[str] = []
+        for fc in self.frame_classifiers:
+            missing = getattr(fc, "unavailable_categories", ())
+            hinted = sorted(c for c in missing if (prompt_categories or {}).get(c, 0.0) >= UNCHECKED_SIGNAL)
+            if hinted:
+                forced.append(f"unchecked: {fc.name} has no model; the prompt suggests {', '.join(hinted)}")
         scores = Scores()
         timings: dict[str, float] = {}
         deadline = time.monotonic() + self.timeout_s

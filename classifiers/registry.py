@@ -16,6 +16,7 @@ PROMPT_BACKENDS: dict[str, str] = {
 }
 FRAME_BACKENDS: dict[str, str] = {
     "nsfw": "classifiers.nsfw:OpenNSFWClassifier",
+    "clip": "classifiers.clip:ClipZeroShotClassifier",
 }
 
 
@@ -35,5 +36,6 @@ def prompt_classifier(name: str, env: Mapping[str, str] | None = None) -> Prompt
     return cls.from_env(env) if hasattr(cls, "from_env") else cls()  # type: ignore[no-any-return]
 
 
-def frame_classifier(name: str) -> FrameClassifier:
-    return _load(FRAME_BACKENDS, name, "frame")()
+def frame_classifier(name: str, env: Mapping[str, str] | None = None) -> FrameClassifier:
+    cls = _load(FRAME_BACKENDS, name, "frame")
+    return cls.from_env(env) if hasattr(cls, "from_env") else cls()  # type: ignore[no-any-return]

@@ -231,7 +231,8 @@ async def process(services: Services, job: Job) -> dict[str, float]:
     # marked and encoded. Signing waits for its decision (the manifest records it), and
     # nothing is released before it: a blocked result discards the encoded file.
     sampled = services.output_checker.sample(media.frames, media.fps)
-    check_task = asyncio.ensure_future(_checked(services, sampled, row["age_band"], texts, timings))
+    prompt_categories = (row["prompt_decision"] or {}).get("categories", {})
+    check_task = asyncio.ensure_future(_checked(services, sampled, row["age_band"], texts, timings, prompt_categories))
     faces_task = asyncio.ensure_future(_faces_checked(services, job, sampled, timings))
     out_dir = services.settings.server.artifacts_dir / str(job.tenant_id)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -327,11 +328,22 @@ async def process(services: Services, job: Job) -> dict[str, float]:
 
 
 async def _checked(
-    services: Services, sampled: np.ndarray, age_band: str, texts: list[str], timings: dict[str, float]
+    services: Services,
+    sampled: np.ndarray,
+    age_band: str,
+    texts: list[str],
+    timings: dict[str, float],
+    prompt_categories: dict[str, float],
 ) -> OutputCheckResult:
     with _timed(services, "check", timings):
         return await services.run_blocking(
-            services.output_checker.check_sampled, sampled, age_band=age_band, texts=texts
+            functools.partial(
+                services.output_checker.check_sampled,
+                sampled,
+                age_band=age_band,
+                texts=texts,
+                prompt_categories=prompt_categories,
+            )
         )
 
 

@@ -69,7 +69,7 @@ class Services:
         ]
         frames = replace.pop("frame_classifiers", None)
         if frames is None:
-            frames = [classifier_registry.frame_classifier(n) for n in settings.classifiers.frames]
+            frames = [classifier_registry.frame_classifier(n, env) for n in settings.classifiers.frames]
         p = settings.provenance
         parts: dict[str, Any] = {
             "settings": settings,
