@@ -58,7 +58,7 @@ bench-deps: $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps 'invisible-watermark==0.2.0'
 	$(BIN)/python -m pip install --quiet PyWavelets
 
-bench: $(STAMP) bench-deps
+bench: $(STAMP) $(PHOTOS) bench-deps
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/admission.py
 	$(BIN)/python bench/scale.py
@@ -66,6 +66,10 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/generators.py
+	$(BIN)/python bench/faces_calibrate.py
+	$(BIN)/python bench/faces.py
+	$(BIN)/python bench/prompts.py
+	$(BIN)/python bench/output_check.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .provgate .pytest_cache

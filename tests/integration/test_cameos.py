@@ -313,7 +313,7 @@ def test_protected_person_named_or_requested(server: Server) -> None:
         generate(admin, "bob", prompt="a paper boat on a pond")  # no name: fine
         # A well-known name from the public-figures list is refused without a cameo...
         e = generate(admin, "bob", prompt="barack obama dancing in the rain", expect=403)["error"]
-        assert e["code"] == "prompt_blocked" and any("Barack Obama" in r for r in e["details"]["reasons"])
+        assert e["code"] == "prompt_blocked" and any("barack obama" in r for r in e["details"]["reasons"])
         # ...and a protected person who granted the user may be named (and requested).
         policy(admin, p["id"], "approved", ["bob"])
         generate(admin, "bob", prompt="joe biden dancing in the rain")
