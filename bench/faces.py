@@ -72,6 +72,35 @@ def per_frame() -> None:
             )
 
 
+def apparent_age() -> None:
+    from classifiers.age import AgeEstimator
+
+    det = face_backend("insightface")
+    det.start()
+    est = AgeEstimator()
+    est.start()
+    # Approximate ages of the people when the photos were taken (public record).
+    known = {"astronaut": 42, "obama": 48, "obama2": 47, "obama3": 53, "biden": 66, "yaoming": 30}
+    print("\n## apparent age (age-v1.onnx with dlib alignment in our face boxes)")
+    errs = []
+    for name, age in known.items():
+        img = photo(name)
+        face = max(det.detect(img), key=lambda f: f.area)
+        got = est.ages(img, [face.bbox])[0]
+        errs.append(got - age)
+        print(f"{name:10s} approx. {age:3d} -> estimated {got:5.1f}")
+    print(
+        f"MAE {np.mean(np.abs(errs)):.1f} years over {len(errs)} portraits; t1 (six adults):",
+        [round(a) for a in est.ages(photo("t1"), [f.bbox for f in det.detect(photo("t1"))])],
+    )
+    img = photo("t1")
+    boxes = [f.bbox for f in det.detect(img)]
+    t0 = time.perf_counter()
+    for _ in range(10):
+        est.ages(img, boxes)
+    print(f"speed: {(time.perf_counter() - t0) / 10 / len(boxes) * 1000:.1f} ms per face")
+
+
 def enrollment_latency(url: str, key: str) -> None:
     print("\n## enrollment latency (POST /v1/cameos, real photos, insightface)")
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
@@ -169,6 +198,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     args = ap.parse_args()
     per_frame()
+    apparent_age()
     stack = Stack.start("provgate-bench-")
     try:
         env, db_url = stack.new_tenant_env()
