@@ -12,7 +12,8 @@ Decoding averages the frames of a segment (content moves, the mark does not), ma
 result back onto the original grid for each synchronisation hypothesis (crop scale and
 offset), removes the local mean, correlates every cell with its texture, combines the
 cells of each bit, and accepts the first hypothesis whose bits decode (RS) to a payload
-with a valid CRC. Rescaling needs no search (the grid is relative to the frame);
+with a valid CRC. If the average fails, the segment's first frame is tried alone (after a
+heavy re-encode of busy moving content, only intra-coded frames keep the mark). Rescaling needs no search (the grid is relative to the frame);
 re-encoding, brightness and contrast only weaken the signal; frame-rate changes and
 trimming do not matter because the pattern is the same on every frame.
 """
@@ -253,6 +254,14 @@ class SpreadSpectrumWatermark:
             if best is None or confidence > best.confidence:
                 best = Detection(False, None, confidence, bits, sync, n, soft)
         assert best is not None
+        if len(frames) > 1:
+            # Heavy re-encodes of busy, moving content keep the mark only in intra-coded frames:
+            # motion-compensated P-frames carry the previous frame's mark along with the motion,
+            # and the average over the segment blurs it away. The first frame of a file (or of a
+            # segment cut at a keyframe) is intra-coded; try it alone.
+            first = self.detect(frames[:1], syncs=syncs)
+            if first.found:
+                return first
         return Detection(False, None, best.confidence, best.coded_bits, None, len(syncs or self.syncs), best.soft)
 
     def bit_errors(self, detection: Detection, payload: int) -> int:
