@@ -13,9 +13,10 @@ result back onto the original grid for each synchronisation hypothesis (crop sca
 offset), removes the local mean, correlates every cell with its texture, combines the
 cells of each bit, and accepts the first hypothesis whose bits decode (RS) to a payload
 with a valid CRC. If the average fails, the segment's first frame is tried alone (after a
-heavy re-encode of busy moving content, only intra-coded frames keep the mark). Rescaling needs no search (the grid is relative to the frame);
-re-encoding, brightness and contrast only weaken the signal; frame-rate changes and
-trimming do not matter because the pattern is the same on every frame.
+heavy re-encode of busy moving content, only intra-coded frames keep the mark).
+Rescaling needs no search (the grid is relative to the frame); re-encoding, brightness and
+contrast only weaken the signal; frame-rate changes and trimming do not matter because the
+pattern is the same on every frame.
 """
 
 from __future__ import annotations
