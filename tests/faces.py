@@ -14,20 +14,19 @@ import functools
 import io
 import os
 import sys
-from importlib import util as importlib_util
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from classifiers.runtime import package_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = Path(os.environ.get("PROVGATE_FACE_PHOTOS", Path(sys.prefix) / "share" / "face-photos"))
 
 
 def _pkg_dir(name: str) -> Path:
-    spec = importlib_util.find_spec(name)
-    assert spec is not None and spec.submodule_search_locations, f"{name} is not installed (run `make test`)"
-    return Path(next(iter(spec.submodule_search_locations)))
+    return package_file(name, needed_by="the face tests (run `make test`)", error=AssertionError)
 
 
 def _load(path: Path) -> np.ndarray:
