@@ -65,13 +65,18 @@ class PromptClassifier(ABC):
         """Load models. Called once before the first ``score``; safe to call twice."""
 
     @final
-    def score(self, text: str) -> Scores:
+    def score(self, text: str, consented: frozenset[str] = frozenset()) -> Scores:
+        """``consented``: normalised names of real people who granted this use of their
+        likeness (their cameo grants the user); classifiers of named people skip them."""
         if not isinstance(text, str):
             raise TypeError(f"{self.name}: expected str, got {type(text).__name__}")
-        return self._score(text)
+        return self._score_consented(text, consented) if consented else self._score(text)
 
     @abstractmethod
     def _score(self, text: str) -> Scores: ...
+
+    def _score_consented(self, text: str, consented: frozenset[str]) -> Scores:
+        return self._score(text)
 
 
 class FrameClassifier(ABC):

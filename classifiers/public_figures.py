@@ -1,6 +1,6 @@
 """Named real people: a prompt that names a well-known public figure is
 ``likeness/public-figure`` (blocked by the policy) unless the person is an enrolled
-protected cameo that granted the user (admission passes those names as ``exempt``).
+protected cameo that granted the user (admission passes those names as ``consented``).
 Names are matched on every normalised view, so spacing, leetspeak and homoglyph tricks
 do not hide them."""
 
@@ -47,11 +47,11 @@ class PublicFigureClassifier(PromptClassifier):
                 found[self._aliases[m.group(0)]] = None
         return list(found)
 
-    def score_exempt(self, text: str, exempt: frozenset[str] = frozenset()) -> Scores:
-        people = [p for p in self.named(text) if name_key(p) not in exempt]
+    def _score_consented(self, text: str, consented: frozenset[str]) -> Scores:
+        people = [p for p in self.named(text) if name_key(p) not in consented]
         if not people:
             return Scores()
         return Scores({CATEGORY: SCORE}, [f"public_figures: names {', '.join(people)}"])
 
     def _score(self, text: str) -> Scores:
-        return self.score_exempt(text)
+        return self._score_consented(text, frozenset())

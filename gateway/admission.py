@@ -19,7 +19,6 @@ import msgspec
 import numpy as np
 
 from classifiers.base import Scores
-from classifiers.public_figures import PublicFigureClassifier
 from schemas.api import Decision, GenerationRequest
 from schemas.events import GenerationAdmitted, GenerationRefused
 
@@ -83,14 +82,13 @@ async def _refuse(
     return Forbidden(message, code=code, details=details or {})
 
 
-def prompt_scores(services: Services, text: str, exempt: frozenset[str] = frozenset()) -> Scores:
+def prompt_scores(services: Services, text: str, consented: frozenset[str] = frozenset()) -> Scores:
     """Every prompt classifier, merged. A classifier that fails is a 503, never a pass.
-    ``exempt``: names of people whose granted cameo this request uses (not a likeness finding)."""
+    ``consented``: names of people whose granted cameo this request uses (not a likeness finding)."""
     scores = Scores()
     for clf in services.prompt_classifiers:
         try:
-            s = clf.score_exempt(text, exempt) if isinstance(clf, PublicFigureClassifier) else clf.score(text)
-            scores = scores.merge(s)
+            scores = scores.merge(clf.score(text, consented))
         except Exception as exc:  # noqa: BLE001 - fail closed: nothing is admitted unchecked
             raise Unavailable(
                 f"the {clf.name} prompt classifier failed ({type(exc).__name__}); retry later",
@@ -100,9 +98,9 @@ def prompt_scores(services: Services, text: str, exempt: frozenset[str] = frozen
 
 
 def classify_prompt(
-    services: Services, text: str, age_band: str, *, stage: str = "prompt", exempt: frozenset[str] = frozenset()
+    services: Services, text: str, age_band: str, *, stage: str = "prompt", consented: frozenset[str] = frozenset()
 ) -> Decision:
-    return services.policy.decide(prompt_scores(services, text, exempt), age_band, stage=stage)
+    return services.policy.decide(prompt_scores(services, text, consented), age_band, stage=stage)
 
 
 async def admit(
@@ -146,7 +144,7 @@ async def admit(
         raise await _refuse(services, principal, r.code, r.message, r.decision, details=r.details) from None
     # Off the event loop: the semantic layer runs a model.
     decision = await services.run_blocking(
-        functools.partial(classify_prompt, exempt=consent.granted_names),
+        functools.partial(classify_prompt, consented=consent.granted_names),
         services,
         req.prompt,
         req.user.age_band,

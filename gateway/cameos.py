@@ -22,6 +22,7 @@ import numpy as np
 from litestar.datastructures import UploadFile
 from PIL import Image
 
+from classifiers.normalize import normalize
 from classifiers.public_figures import name_key
 from consent.base import FaceBackendError, to_stored
 from consent.policy import CameoPolicy, Grant, Guardian, Requester, grants, validate_audience
@@ -39,21 +40,18 @@ from schemas.api import (
     RevokeRequest,
 )
 from schemas.events import (
-    TOPIC_AUDIT,
-    TOPIC_CONSENT,
     CameoAppeared,
     CameoDeleted,
     CameoEnrolled,
     CameoPolicyChanged,
     CameoRevoked,
-    _Data,
 )
 
 from . import repo
 from .auth import Principal
 from .errors import BadRequest, NotFound, PayloadTooLarge, Unavailable, Unprocessable
 from .images import MAX_IMAGE_BYTES, open_image
-from .outbox import emit
+from .outbox import emit_consent
 from .services import Services
 
 MAX_ENROLL_IMAGES = 10
@@ -61,12 +59,6 @@ MAX_ENROLL_VIDEO_BYTES = 64 * 1024 * 1024
 ENROLL_VIDEO_FRAMES = 5
 ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 LIKENESS = "likeness/public-figure"
-
-
-async def emit_consent(conn: asyncpg.Connection, data: _Data, *, subject: str) -> None:
-    """Consent events go to the consent topic and, like every state change, to the audit log."""
-    await emit(conn, data, subject=subject, topic=TOPIC_CONSENT)
-    await emit(conn, data, subject=subject, topic=TOPIC_AUDIT)
 
 
 # -- views -------------------------------------------------------------------------------------
@@ -478,8 +470,6 @@ async def check_admission(
     """Every requested cameo grants this user, the prompt respects their owners'
     restrictions, no protected person is named without a grant, and every face in the input
     image is a granting cameo (or the platform attested consent for unknown faces)."""
-    from classifiers.normalize import normalize
-
     who = await requester(conn, principal.tenant_id, user_id, age_band)
     out = AdmissionConsent(requester=who)
     ids: list[uuid.UUID] = []
@@ -500,7 +490,11 @@ async def check_admission(
         grant = grants(await policy_of(conn, row), who)
         if not grant.granted:
             raise ConsentRefused("cameo_not_granted", grant.reason, {"cameo_id": str(cid)})
-        broken = await services.run_blocking(violated, prompt, list(row["restrictions"]), sentence_encoder(services))
+        broken = (
+            await services.run_blocking(violated, prompt, list(row["restrictions"]), sentence_encoder(services))
+            if row["restrictions"]
+            else []
+        )
         if broken:
             raise ConsentRefused(
                 "cameo_restricted",

@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from schemas.events import SOURCE, TOPIC_AUDIT, TOPIC_REVIEW, _Data, encode_data, event_type
+from schemas.events import SOURCE, TOPIC_AUDIT, TOPIC_CONSENT, TOPIC_REVIEW, _Data, encode_data, event_type
 
 
 async def emit(
@@ -28,7 +28,15 @@ async def emit(
     return ce_id
 
 
-async def emit_review(conn: asyncpg.Connection, data: _Data, *, subject: str) -> None:
-    """Review events go to the review topic and, as every decision does, to the audit log."""
-    await emit(conn, data, subject=subject, topic=TOPIC_REVIEW)
+async def emit_audited(conn: asyncpg.Connection, data: _Data, *, subject: str, topic: str) -> None:
+    """An event for its own topic that, as every decision and state change, also goes to the audit log."""
+    await emit(conn, data, subject=subject, topic=topic)
     await emit(conn, data, subject=subject, topic=TOPIC_AUDIT)
+
+
+async def emit_review(conn: asyncpg.Connection, data: _Data, *, subject: str) -> None:
+    await emit_audited(conn, data, subject=subject, topic=TOPIC_REVIEW)
+
+
+async def emit_consent(conn: asyncpg.Connection, data: _Data, *, subject: str) -> None:
+    await emit_audited(conn, data, subject=subject, topic=TOPIC_CONSENT)

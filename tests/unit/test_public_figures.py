@@ -11,5 +11,5 @@ def test_names_are_found_through_evasion_and_exempted_when_granted() -> None:
     assert clf.named("a swift boat passes a trump card game") == []
     s = clf.score("elon musk announces a giveaway")
     assert s.categories == {CATEGORY: 0.9} and s.reasons == ["public_figures: names elon musk"]
-    assert clf.score_exempt("elon musk waves", frozenset({"elon musk"})).categories == {}
+    assert clf.score("elon musk waves", frozenset({"elon musk"})).categories == {}
     assert clf.score("a paper boat on a pond").categories == {}
