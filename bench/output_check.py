@@ -8,15 +8,14 @@ a 10 s clip (2 fps + first/last), 1 thread per model session, as the worker runs
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.signing import timed  # noqa: E402
 from classifiers.age import AgeEstimator  # noqa: E402
 from classifiers.clip import ClipZeroShotClassifier  # noqa: E402
 from classifiers.nsfw import OpenNSFWClassifier  # noqa: E402
@@ -30,14 +29,9 @@ from tests.clip_checkpoint import VIT_B_32, write_checkpoint  # noqa: E402
 from tests.faces import photo  # noqa: E402
 
 
-def timed(fn, runs: int = 3) -> float:  # type: ignore[no-untyped-def]
-    fn()
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
+def warm_timed(fn) -> float:  # type: ignore[no-untyped-def]
+    fn()  # model warm-up, not measured
+    return timed(fn, 3)
 
 
 def main() -> None:
@@ -61,14 +55,14 @@ def main() -> None:
             k = tr.scores.index(max(tr.scores))
             ages.ages(sampled[tr.frames[k]], [tr.boxes[k]])
 
-    t_nsfw = timed(lambda: checker.check_sampled(sampled, age_band="adult"))
-    t_faces = timed(face_check)
+    t_nsfw = warm_timed(lambda: checker.check_sampled(sampled, age_band="adult"))
+    t_faces = warm_timed(face_check)
     with tempfile.TemporaryDirectory() as d:
         clip = ClipZeroShotClassifier(write_checkpoint(Path(d) / "clip", VIT_B_32))
         clip.start()
         with_clip = OutputChecker([nsfw, clip], [], Policy())
-        t_clip_only = timed(lambda: clip.score_frames(sampled))
-        t_both = timed(lambda: with_clip.check_sampled(sampled, age_band="adult"))
+        t_clip_only = warm_timed(lambda: clip.score_frames(sampled))
+        t_both = warm_timed(lambda: with_clip.check_sampled(sampled, age_band="adult"))
     print(f"# output check on {n} sampled 720p frames of a 10 s clip (one face composited in)")
     print("part                                   | s per clip | frames/s")
     for name, t in (

@@ -5,6 +5,7 @@ several sessions run side by side)."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,18 @@ def package_file(package: str, *parts: str, needed_by: str, error: type[Exceptio
     if not path.exists():
         raise error(f"{needed_by}: {path} is missing")
     return path
+
+
+def load_backend(table: dict[str, str], name: str, kind: str) -> type:
+    """The class registered as ``name`` ("module:Class") in ``table``; an unknown name or a
+    missing optional package is an error naming it (raised at start-up, never mid-request)."""
+    if name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; choose from {sorted(table)}")
+    module, _, attr = table[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    except ImportError as exc:
+        raise RuntimeError(f"{kind} {name!r} needs a missing package: {exc.name}") from exc
 
 
 def onnx_session(model: str | Path | bytes, threads: int = 1) -> Any:

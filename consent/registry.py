@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+
+from classifiers.runtime import load_backend
 
 from .base import FaceBackend
 
@@ -14,12 +15,6 @@ FACE_BACKENDS: dict[str, str] = {
 
 
 def face_backend(name: str, models_dir: Path | None = None, threads: int | None = None) -> FaceBackend:
-    if name not in FACE_BACKENDS:
-        raise ValueError(f"unknown face backend {name!r}; choose from {sorted(FACE_BACKENDS)}")
-    module, _, attr = FACE_BACKENDS[name].partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except ImportError as exc:
-        raise RuntimeError(f"face backend {name!r} needs a missing package: {exc.name}") from exc
+    cls = load_backend(FACE_BACKENDS, name, "face backend")
     backend: FaceBackend = cls(models_dir=models_dir, threads=threads)
     return backend

@@ -10,21 +10,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-OPENAI_CATEGORIES = (
-    "sexual",
-    "sexual/minors",
-    "harassment",
-    "harassment/threatening",
-    "hate",
-    "hate/threatening",
-    "illicit",
-    "illicit/violent",
-    "self-harm",
-    "self-harm/intent",
-    "self-harm/instructions",
-    "violence",
-    "violence/graphic",
-)
+from classifiers.base import CATEGORIES
+
+# OpenAI moderation answers with the first thirteen of provgate's categories.
+OPENAI_CATEGORIES = CATEGORIES[:13]
 
 
 class FakeModeration:
