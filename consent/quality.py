@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
+from PIL import Image
 
 from .base import Face, FaceBackend, normalise
 
@@ -43,8 +44,6 @@ class Enrollment:
 
 def sharpness(rgb: np.ndarray, face: Face) -> float:
     """Variance of a 3×3 Laplacian on the face box resized to 112 px (scale-independent)."""
-    from PIL import Image
-
     x1, y1, x2, y2 = (int(round(v)) for v in face.bbox)
     h, w = rgb.shape[:2]
     x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
@@ -56,8 +55,6 @@ def sharpness(rgb: np.ndarray, face: Face) -> float:
 
 
 def face_crop(rgb: np.ndarray, face: Face, margin: float = 0.35, size: int = 256) -> np.ndarray:
-    from PIL import Image
-
     x1, y1, x2, y2 = face.bbox
     side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

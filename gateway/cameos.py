@@ -24,6 +24,7 @@ from PIL import Image
 
 from classifiers.normalize import normalize
 from classifiers.public_figures import name_key
+from classifiers.semantic import SemanticClassifier
 from consent.base import FaceBackendError, to_stored
 from consent.policy import CameoPolicy, Grant, Guardian, Requester, grants, validate_audience
 from consent.quality import EnrollmentProblem, enroll
@@ -408,8 +409,6 @@ async def daily_limit(conn: asyncpg.Connection, services: Services, tenant_id: u
 
 def sentence_encoder(services: Services) -> Any:
     """The semantic classifier's encoder, when that layer is configured."""
-    from classifiers.semantic import SemanticClassifier
-
     for clf in services.prompt_classifiers:
         if isinstance(clf, SemanticClassifier):
             return clf.embed
@@ -589,8 +588,10 @@ def apparent_ages(services: Services, sampled: np.ndarray, tracks: list[Track]) 
     return out
 
 
-def scan_faces(services: Services, sampled: np.ndarray) -> list[Track]:
-    return scan(services.faces, sampled)
+def scan_faces(services: Services, sampled: np.ndarray) -> tuple[list[Track], list[float]]:
+    """Face tracks over the sampled frames and each track's apparent age (one blocking call)."""
+    tracks = scan(services.faces, sampled)
+    return tracks, apparent_ages(services, sampled, tracks)
 
 
 async def match_tracks(services: Services, tenant_id: uuid.UUID, row: asyncpg.Record, tracks: list[Track]) -> FaceCheck:

@@ -47,7 +47,6 @@ from schemas.manifest import CheckOutcome, ProvgateAssertion
 from . import __version__, repo
 from .cameos import (
     FaceCheck,
-    apparent_ages,
     cameo_faces_for,
     face_check_failed,
     match_tracks,
@@ -368,10 +367,9 @@ async def _faces_checked(services: Services, job: Job, sampled: np.ndarray, timi
     """Faces in the output, tracked and matched against the tenant's cameos (fail closed)."""
     with _timed(services, "faces", timings):
         try:
-            tracks = await asyncio.wait_for(
+            tracks, ages = await asyncio.wait_for(
                 services.run_blocking(scan_faces, services, sampled), services.settings.classifiers.timeout_s
             )
-            ages = await services.run_blocking(apparent_ages, services, sampled, tracks)
             result = await match_tracks(services, job.tenant_id, job.row, tracks)
             result.min_age = min(ages, default=None)
             return result
