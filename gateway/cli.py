@@ -353,6 +353,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         c, w, rec = report["c2pa"], report["watermark"], report["record"]
         t = Table(title=f"provgate verify {path.name}", show_header=False)
         t.add_row("C2PA", f"{c['state']}  signer: {c['signer'] or '-'}  generation: {c['generation_id'] or '-'}")
+        if c.get("signed_at"):
+            t.add_row("timestamp", f"{c['signed_at']} ({c['timestamp']} authority)")
         t.add_row("watermark", f"{'found' if w['found'] else 'not found'}  generation: {w['generation_id'] or '-'}")
         t.add_row("record", f"{rec['status']} (released {rec['released_at'] or '-'})" if rec else "none")
         t.add_row("consistent", "[green]yes[/]" if ok else "[red]no[/]")

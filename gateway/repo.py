@@ -140,7 +140,8 @@ async def claim_job(conn: asyncpg.Connection, owner: str, lease_s: float, max_at
                started_at = COALESCE(g.started_at, now()), updated_at = now()
         WHERE g.id = (
             SELECT id FROM generations
-            WHERE (status = 'queued' OR (status = 'running' AND lease_expires_at < now()))
+            WHERE ((status = 'queued' AND (lease_expires_at IS NULL OR lease_expires_at <= now()))
+                   OR (status = 'running' AND lease_expires_at < now()))
               AND attempts < $3
             ORDER BY created_at
             FOR UPDATE SKIP LOCKED
@@ -209,13 +210,19 @@ async def finish_job(
     )
 
 
-async def requeue_job(conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str, error: dict) -> bool:
+async def requeue_job(
+    conn: asyncpg.Connection, gen_id: uuid.UUID, owner: str, error: dict, delay_s: float = 0.0
+) -> bool:
+    """Back to the queue after a retriable failure; a queued job's ``lease_expires_at`` is the
+    time before which no worker claims it (backoff)."""
     res = await conn.execute(
-        "UPDATE generations SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, error = $3, "
-        "updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        "UPDATE generations SET status = 'queued', lease_owner = NULL, error = $3, updated_at = now(), "
+        "lease_expires_at = now() + make_interval(secs => $4) "
+        "WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
         gen_id,
         owner,
         error,
+        delay_s,
     )
     return res.endswith(" 1")
 

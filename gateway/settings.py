@@ -79,6 +79,7 @@ class WorkerSettings:
     concurrency: int = 1
     lease_s: float = 60.0
     max_attempts: int = 3
+    retry_backoff_s: float = 2.0  # a retried job waits base * 2**(attempt-1) s (capped at 300 s)
     poll_interval_s: float = 0.25
     fps: int = 24
 
@@ -107,6 +108,7 @@ class ProvenanceSettings:
     signing_certs: Path | None = None
     trust_anchors: tuple[Path, ...] = ()
     tsa_url: str | None = None
+    tsa_anchors: tuple[Path, ...] = ()  # roots of timestamp authorities, added to the trust list
     watermark_key: bytes = b""
     label: str = "provgate"
     signer: str = "file"  # or "command:<argv>": an external signer reading the bytes on stdin
@@ -120,12 +122,13 @@ class ProvenanceSettings:
         return self.signing_certs or self.keys_dir / "chain.pem"
 
     def anchor_paths(self) -> list[Path]:
-        """Configured roots, else the dev root and every root archived by `keys rotate --root`."""
+        """Configured roots, else the dev root and every root archived by `keys rotate --root`;
+        then the timestamp authorities' roots."""
         if self.trust_anchors:
-            return list(self.trust_anchors)
+            return [*self.trust_anchors, *self.tsa_anchors]
         from provenance.keys import KeyPaths
 
-        return KeyPaths(self.keys_dir).trust_anchors()
+        return [*KeyPaths(self.keys_dir).trust_anchors(), *self.tsa_anchors]
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ class Settings:
             concurrency=_int(env, "WORKER_CONCURRENCY", 1, 0, 64),
             lease_s=_float(env, "LEASE_S", 60.0, 1.0, 3600.0),
             max_attempts=_int(env, "MAX_ATTEMPTS", 3, 1, 20),
+            retry_backoff_s=_float(env, "RETRY_BACKOFF_S", 2.0, 0.0, 300.0),
             poll_interval_s=_float(env, "POLL_INTERVAL_S", 0.25, 0.01, 60.0),
         )
         models = _get(env, "MODELS_DIR")
@@ -208,6 +212,7 @@ class Settings:
             signing_certs=Path(p) if (p := _get(env, "SIGNING_CERTS")) else None,
             trust_anchors=tuple(Path(a) for a in anchors),
             tsa_url=_get(env, "TSA_URL"),
+            tsa_anchors=tuple(Path(a) for a in _list(env, "TSA_TRUST_ANCHORS", "")),
             watermark_key=bytes.fromhex(wm_key) if wm_key else b"",
             label=_get(env, "LABEL", "provgate") or "provgate",
             signer=_get(env, "SIGNER", "file") or "file",

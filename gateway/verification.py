@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -38,6 +39,8 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
             generation_id=assertion.get("generation_id"),
             codes=report.codes,
             actions=_actions(report.assertions),
+            signed_at=_time(report.signed_at),
+            timestamp=report.timestamp,  # type: ignore[arg-type]
         )
         try:
             frames, _ = decode_frames(path, max_frames=int(WATERMARK_SECONDS * 24))
@@ -58,6 +61,13 @@ def _inspect(services: Services, data: bytes) -> tuple[C2paReport, WatermarkRepo
     payload = det.payload if det.found else audio_payload
     wm = WatermarkReport(found=payload is not None, algorithm=services.watermark.algorithm, audio_found=audio_found)
     return c2pa, wm, payload
+
+
+def _time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _actions(assertions: dict) -> list[str]:

@@ -120,7 +120,8 @@ class Worker:
         error = {"code": code, "message": message}
         if retriable and job.attempt < self.settings.max_attempts:
             async with self.services.db.transaction() as conn:
-                await repo.requeue_job(conn, job.id, job.owner, error)
+                delay = min(300.0, self.settings.retry_backoff_s * 2 ** (job.attempt - 1))
+                await repo.requeue_job(conn, job.id, job.owner, error, delay)
             return
         with contextlib.suppress(LeaseLost):
             await finish(self.services, job, "failed", None, error=error)

@@ -32,6 +32,10 @@ class ManifestReport:
     codes: list[str] = field(default_factory=list)
     assertions: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
+    # RFC 3161 timestamp on the signature: its time, and whether its authority is trusted
+    # ("trusted" | "untrusted"); both None when the signature carries no timestamp.
+    signed_at: str | None = None
+    timestamp: str | None = None
 
 
 class ManifestSigner(ABC):

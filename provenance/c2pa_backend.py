@@ -75,6 +75,15 @@ def _check_pair(chain: bytes, key: bytes) -> None:
         )
 
 
+def _signing_error(exc: Exception, tsa_url: str | None) -> SigningError:
+    """A timestamp authority that cannot be reached is a transient fault: the job is retried
+    later rather than released without the timestamp the operator asked for."""
+    text = str(exc)
+    if tsa_url and ("http" in text.lower() or "timestamp" in text.lower() or "time stamp" in text.lower()):
+        return SigningError(f"timestamp authority {tsa_url} failed: {text}"[:500], retriable=True)
+    return SigningError(f"C2PA signing failed: {text}"[:500])
+
+
 class C2paSigner(ManifestSigner):
     """Signs with a PEM chain (leaf first) and a PEM private key, read at every signing so a
     missing or rotated key is noticed immediately rather than cached."""
@@ -116,7 +125,8 @@ class C2paSigner(ManifestSigner):
             ):
                 builder.sign(signer, "video/mp4", fin, fout)
         except c2pa.C2paError as exc:
-            raise SigningError(f"C2PA signing failed: {exc}") from exc
+            dst.unlink(missing_ok=True)
+            raise _signing_error(exc, self.tsa_url) from exc
 
 
 class C2paCommandSigner(ManifestSigner):
@@ -186,7 +196,7 @@ class C2paCommandSigner(ManifestSigner):
                 builder.sign(signer, "video/mp4", fin, fout)
         except c2pa.C2paError as exc:
             dst.unlink(missing_ok=True)
-            raise (failure[0] if failure else SigningError(f"C2PA signing failed: {exc}")) from exc
+            raise (failure[0] if failure else _signing_error(exc, self.tsa_url)) from exc
 
 
 class C2paReader(ManifestReader):
@@ -227,4 +237,21 @@ class C2paReader(ManifestReader):
         assertions = {a.get("label"): a.get("data") for a in manifest.get("assertions", [])}
         if state not in ("Trusted", "Valid", "Invalid"):
             state = "Invalid"
-        return ManifestReport(state=state, signer=signer, codes=codes, assertions=assertions, manifest=manifest)
+        return ManifestReport(
+            state=state,
+            signer=signer,
+            codes=codes,
+            assertions=assertions,
+            manifest=manifest,
+            signed_at=sig.get("time"),
+            timestamp=_timestamp_trust(active, bool(sig.get("time"))),
+        )
+
+
+def _timestamp_trust(active: dict[str, Any], stamped: bool) -> str | None:
+    """``trusted`` when the timestamp authority chains to a trust anchor, ``untrusted`` when a
+    timestamp is present but its authority is unknown (or its token does not validate)."""
+    if not stamped:
+        return None
+    seen = {c.get("code") for part in ("success", "informational", "failure") for c in active.get(part, [])}
+    return "trusted" if "timeStamp.trusted" in seen and "timeStamp.validated" in seen else "untrusted"

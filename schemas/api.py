@@ -237,6 +237,9 @@ class C2paReport(Strict):
     generation_id: str | None = None
     codes: list[str] = []
     actions: list[str] = []  # e.g. "c2pa.created (trainedAlgorithmicMedia) by provgate-procedural-1"
+    # RFC 3161 timestamp of the signature (PROVGATE_TSA_URL); None when it carries none.
+    signed_at: datetime | None = None
+    timestamp: Literal["trusted", "untrusted"] | None = None
 
 
 class WatermarkReport(Strict):

@@ -120,6 +120,35 @@ def test_missing_signing_key_releases_nothing(fault_server: Server) -> None:
         hidden.rename(key)
 
 
+def test_timestamp_authority_outage_is_retried_then_released_stamped(fault_stack: Stack, tmp_path: Path) -> None:
+    """PROVGATE_TSA_URL: an authority that fails once delays the release (the job is retried
+    after a backoff) and never produces an unstamped file; the released file verifies with a
+    trusted timestamp once the authority's root is configured."""
+    from tests.tsa import LocalTsa
+
+    with LocalTsa(tmp_path / "tsa") as tsa:
+        srv = start_server(
+            fault_stack,
+            PROVGATE_TSA_URL=tsa.url,
+            PROVGATE_TSA_TRUST_ANCHORS=str(tsa.root),
+            PROVGATE_RETRY_BACKOFF_S="0.5",
+        )
+        try:
+            tsa.fail_next = 1
+            with srv.client() as c:
+                gid = c.post("/v1/generations", json=gen_body("a lighthouse at dawn")).json()["id"]
+                g = wait_for(c, gid)
+                assert g["status"] == "succeeded", g
+                assert g["attempts"] == 2 and tsa.requests == 2
+                content = c.get(f"/v1/generations/{gid}/content").content
+                v = c.post("/v1/verify", files={"file": ("out.mp4", content, "video/mp4")}).json()
+            assert v["consistent"] is True
+            assert v["c2pa"]["state"] == "Trusted" and v["c2pa"]["timestamp"] == "trusted"
+            assert v["c2pa"]["signed_at"] is not None
+        finally:
+            srv.thread.stop()
+
+
 def _worker(server: Server, **env: str) -> subprocess.Popen[bytes]:
     log = server.settings.server.data_dir / f"worker-{time.monotonic_ns()}.log"
     with open(log, "wb") as fh:  # the child keeps its own descriptor

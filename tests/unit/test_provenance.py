@@ -228,6 +228,64 @@ def test_failing_external_signer_raises_and_writes_nothing(tmp_path: Path, keys,
     assert not out.exists()
 
 
+@pytest.fixture(scope="module")
+def tsa(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests.tsa import LocalTsa
+
+    with LocalTsa(tmp_path_factory.mktemp("tsa")) as t:
+        yield t
+
+
+def test_timestamped_signature_reports_its_authority(tmp_path: Path, keys, tsa, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    """PROVGATE_TSA_URL: an RFC 3161 token on the signature; its authority is trusted only
+    when its root is among the anchors (PROVGATE_TSA_TRUST_ANCHORS)."""
+    out = tmp_path / "stamped.mp4"
+    before = tsa.requests
+    C2paSigner(keys.chain, keys.leaf_key, tsa_url=tsa.url).sign(marked_mp4, out, _manifest("gen-ts"))
+    assert tsa.requests == before + 1
+    trusted = C2paReader(keys.root.read_text() + tsa.root.read_text()).read(out)
+    assert trusted.state == "Trusted"
+    assert trusted.timestamp == "trusted" and trusted.signed_at
+    assert "timeStamp.validated" in trusted.codes
+    unknown = C2paReader(keys.root.read_text()).read(out)
+    assert unknown.state == "Trusted" and unknown.timestamp == "untrusted"
+    plain = tmp_path / "plain.mp4"
+    C2paSigner(keys.chain, keys.leaf_key).sign(marked_mp4, plain, _manifest())
+    report = C2paReader(keys.root.read_text() + tsa.root.read_text()).read(plain)
+    assert report.timestamp is None and report.signed_at is None
+
+
+def test_external_signer_is_timestamped_too(tmp_path: Path, keys, tsa, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from provenance.registry import create_signer
+
+    openssl = shutil.which("openssl")
+    assert openssl is not None  # tsa needs it as well
+    command = f"command:{openssl} dgst -sha256 -sign {keys.leaf_key}"
+    signer = create_signer(keys.chain, tmp_path / "unused.key", tsa_url=tsa.url, signer=command)
+    out = tmp_path / "ext.mp4"
+    signer.sign(marked_mp4, out, _manifest())
+    report = C2paReader(keys.root.read_text() + tsa.root.read_text()).read(out)
+    assert (report.state, report.timestamp) == ("Trusted", "trusted")
+
+
+def test_unreachable_tsa_fails_closed_and_retriable(tmp_path: Path, keys, tsa, marked_mp4: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "never.mp4"
+    tsa.fail_next = 1
+    with pytest.raises(SigningError, match="timestamp authority") as exc:
+        C2paSigner(keys.chain, keys.leaf_key, tsa_url=tsa.url).sign(marked_mp4, out, _manifest())
+    assert exc.value.retriable and not out.exists()
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    with pytest.raises(SigningError, match="timestamp authority") as exc:
+        C2paSigner(keys.chain, keys.leaf_key, tsa_url=closed).sign(marked_mp4, out, _manifest())
+    assert exc.value.retriable and not out.exists()
+
+
 def test_rotation_keeps_earlier_files_trusted(tmp_path: Path, marked_mp4: Path) -> None:
     from provenance.keys import rotate_leaf, rotate_root
     from provenance.registry import create_reader
