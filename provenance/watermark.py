@@ -1,10 +1,11 @@
 """Invisible video watermark: keyed spread-spectrum on a resolution-relative grid, with
 Reed-Solomon error correction and a synchronisation search that undoes crops and rescales.
 
-Payload: 48 bits (a keyed hash of the generation id) + CRC-16, Reed-Solomon coded over
-GF(256) with 4 parity bytes (corrects any 2 wrong bytes): 12 bytes = 96 coded bits.
-The frame is divided into a GRID x GRID grid of cells, each cell into SUB x SUB sub-blocks;
-every cell carries one coded bit (keyed permutation, ~GRID^2/96 cells per bit), modulated
+Payload: 48 bits (a keyed hash of the generation id) + CRC-16 = 64 bits, coded with the
+binary BCH(127, 64) code (any 10 wrong bits corrected, ~14 with soft Chase decoding;
+``provenance.bch``). The frame is divided into a GRID x GRID grid of cells, each cell into
+SUB x SUB sub-blocks; every cell carries one coded bit (keyed permutation, ~GRID^2/127
+cells per bit), modulated
 by a keyed zero-mean +-1 sub-block texture and a keyed chip sign. The pattern is upsampled
 smoothly to the frame size and added to luma (equally on R, G, B) at a small amplitude.
 
@@ -31,10 +32,13 @@ import numpy as np
 from PIL import Image
 from reedsolo import ReedSolomonError, RSCodec
 
-ALGORITHM = "org.provgate.watermark.ssgrid.v2"
+from . import bch
+
+ALGORITHM = "org.provgate.watermark.ssgrid.v3"
 PAYLOAD_BITS = 48
 PARITY_BYTES = 4
-CODED_BITS = (PAYLOAD_BITS // 8 + 2 + PARITY_BYTES) * 8  # 96
+CODED_BITS = (PAYLOAD_BITS // 8 + 2 + PARITY_BYTES) * 8  # 96: the Reed-Solomon word (audio mark)
+VIDEO_BITS = bch.N  # 127: the BCH word carried by the video mark
 GRID = 32
 SUB = 4
 SIDE = GRID * SUB
@@ -85,6 +89,23 @@ def decode_bits(bits: np.ndarray, soft: np.ndarray | None = None) -> int | None:
     return None
 
 
+def encode_video_payload(payload: int) -> np.ndarray:
+    """Payload -> the 127 BCH code bits of the video mark (payload + CRC-16 as the message)."""
+    if not 0 <= payload < 2**PAYLOAD_BITS:
+        raise ValueError(f"payload must fit in {PAYLOAD_BITS} bits")
+    data = payload.to_bytes(PAYLOAD_BITS // 8, "big")
+    return bch.encode(int.from_bytes(data + crc16(data), "big"))
+
+
+def decode_video_bits(bits: np.ndarray, soft: np.ndarray | None = None) -> int | None:
+    """127 coded bits (+ soft values) -> payload, or None when BCH fails or the CRC disagrees."""
+    message = bch.decode(bits, soft)
+    if message is None:
+        return None
+    data = message.to_bytes(8, "big")
+    return int.from_bytes(data[:6], "big") if crc16(data[:6]) == data[6:] else None
+
+
 def derive_payload(key: bytes, generation_id: str, attempt: int = 0) -> int:
     """48-bit payload from a keyed hash; ``attempt`` > 0 re-derives after a collision."""
     msg = generation_id.encode() if attempt == 0 else f"{generation_id}:{attempt}".encode()
@@ -106,7 +127,7 @@ class Detection:
     coded_bits: np.ndarray
     sync: Sync | None = None
     tried: int = 0
-    soft: np.ndarray = field(default_factory=lambda: np.zeros(CODED_BITS))
+    soft: np.ndarray = field(default_factory=lambda: np.zeros(VIDEO_BITS))
 
 
 def default_syncs() -> list[Sync]:
@@ -130,7 +151,7 @@ class SpreadSpectrumWatermark:
         seed = int.from_bytes(hashlib.sha256(b"provgate-wm-layout-v2\x00" + key).digest()[:8], "big")
         rng = np.random.default_rng(seed)
         cells = GRID * GRID
-        self._bit_of_cell = rng.permutation(np.arange(cells) % CODED_BITS)
+        self._bit_of_cell = rng.permutation(np.arange(cells) % VIDEO_BITS)
         self._chip = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=cells)
         base = np.array([1.0] * (SUB * SUB // 2) + [-1.0] * (SUB * SUB // 2), dtype=np.float32)
         self._texture = np.stack([rng.permutation(base) for _ in range(cells)]).reshape(GRID, GRID, SUB, SUB)
@@ -139,7 +160,7 @@ class SpreadSpectrumWatermark:
 
     # -- embedding -------------------------------------------------------------------
     def codeword(self, payload: int) -> np.ndarray:
-        return encode_payload(payload)
+        return encode_video_payload(payload)
 
     def pattern(self, payload: int, height: int, width: int) -> np.ndarray:
         """The additive luma pattern (int16) for one frame size."""
@@ -236,7 +257,7 @@ class SpreadSpectrumWatermark:
         if valid is not None:
             corr = np.where(valid, corr, 0.0)
         corr = corr.reshape(-1) * self._chip
-        soft = np.zeros(CODED_BITS, dtype=np.float64)
+        soft = np.zeros(VIDEO_BITS, dtype=np.float64)
         np.add.at(soft, self._bit_of_cell, corr)
         return soft
 
@@ -249,7 +270,7 @@ class SpreadSpectrumWatermark:
             soft = self.soft_bits(grid, valid)
             bits = (soft > 0).astype(np.uint8)
             confidence = float(np.abs(soft).mean() / (soft.std() + 1e-9))
-            payload = decode_bits(bits, soft)
+            payload = decode_video_bits(bits, soft)
             if payload is not None:
                 return Detection(True, payload, confidence, bits, sync, n, soft)
             if best is None or confidence > best.confidence:

@@ -15,10 +15,13 @@ from provenance.visible import draw_label
 from provenance.watermark import (
     ALGORITHM,
     CODED_BITS,
+    VIDEO_BITS,
     SpreadSpectrumWatermark,
     decode_bits,
+    decode_video_bits,
     derive_payload,
     encode_payload,
+    encode_video_payload,
 )
 from schemas.manifest import TRAINED_ALGORITHMIC_MEDIA
 
@@ -43,23 +46,42 @@ def marked_mp4(tmp_path_factory: pytest.TempPathFactory, clip: tuple[np.ndarray,
 
 
 def test_codeword_roundtrip_and_error_correction() -> None:
+    bits = encode_video_payload(PAYLOAD)
+    assert len(bits) == VIDEO_BITS == 127
+    assert decode_video_bits(bits) == PAYLOAD
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        damaged = bits.copy()
+        damaged[rng.choice(VIDEO_BITS, size=10, replace=False)] ^= 1  # any 10 wrong bits: BCH corrects them
+        assert decode_video_bits(damaged) == PAYLOAD
+    wrecked = bits.copy()
+    wrecked[::3] ^= 1  # 43 wrong bits: refused, never a wrong payload
+    assert decode_video_bits(wrecked) is None
+    for _ in range(200):  # random words are refused (BCH + CRC-16)
+        assert decode_video_bits(rng.integers(0, 2, VIDEO_BITS).astype(np.uint8)) is None
+
+
+def test_soft_decisions_correct_beyond_the_hard_limit() -> None:
+    bits = encode_video_payload(PAYLOAD)
+    wrong = [0, 9, 17, 30, 41, 55, 60, 71, 80, 99, 111, 120, 126]  # 13 wrong bits
+    damaged = bits.copy()
+    damaged[wrong] ^= 1
+    soft = np.where(bits == 1, 5.0, -5.0)
+    soft[wrong] *= -0.1  # ...the decoder knows which are the weakest
+    assert decode_video_bits(damaged) is None
+    assert decode_video_bits(damaged, soft) == PAYLOAD
+
+
+def test_audio_codeword_keeps_reed_solomon() -> None:
     bits = encode_payload(PAYLOAD)
     assert len(bits) == CODED_BITS == 96
-    assert decode_bits(bits) == PAYLOAD
     damaged = bits.copy()
     damaged[[3, 20]] ^= 1  # two wrong bytes: Reed-Solomon corrects them
     assert decode_bits(damaged) == PAYLOAD
-    wrecked = bits.copy()
-    wrecked[::7] ^= 1  # many wrong bytes: refused, never a wrong payload
-    assert decode_bits(wrecked) in (None, PAYLOAD)
-
-
-def test_soft_decisions_use_erasures() -> None:
-    bits = encode_payload(PAYLOAD)
     damaged = bits.copy()
-    damaged[[0, 9, 17]] ^= 1  # three wrong bytes: beyond hard-decision RS
+    damaged[[0, 9, 17]] ^= 1  # three wrong bytes: beyond hard-decision RS...
     soft = np.where(bits == 1, 5.0, -5.0)
-    soft[[0, 9, 17]] *= -0.1  # ...but the decoder knows they are the weakest
+    soft[[0, 9, 17]] *= -0.1  # ...but erasures of the weakest bytes recover them
     assert decode_bits(damaged) is None
     assert decode_bits(damaged, soft) == PAYLOAD
 
