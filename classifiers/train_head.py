@@ -4,9 +4,11 @@
     .venv/bin/python -m classifiers.train_head --check    # exit 1 if the shipped head differs
 
 One L2-regularised logistic regression per label (L-BFGS from zeros, positives weighted to
-balance them), trained on the *train* split; each label's threshold is chosen on the *dev*
-split: the 99.5th percentile of that label's probability over the dev benign hard negatives
-(so that all labels together flag a few percent of them); the *test* split is never read here.
+balance them), and one binary "harmful" gate (harmful scenes against benign hard negatives),
+trained on the *train* split. Thresholds are chosen on the *dev* split as percentiles of the
+dev benign hard negatives' probabilities: per label the 99th (adult review line) and the
+98.5th (teen review line; the 99.5th for the teen-only signals, which have no adult line),
+for the gate the 98th and the 96.5th (see ``semantic.py`` for how they combine). The *test* split is never read here.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 OUT = Path(__file__).parent / HEAD_FILE
 LABELS = (*CATEGORIES, *TEEN_CATEGORIES)
 L2 = 1e-3
-BENIGN_PERCENTILE = 99.5
+LABEL_PERCENTILES = (98.5, 99.0)  # teen, adult
+TEEN_ONLY_PERCENTILES = (99.5, 99.5)  # teen/* labels: their teen line is the only one used
+GATE_PERCENTILES = (96.5, 98.0)
 
 
 def load(split: str | None = None) -> list[dict]:
@@ -64,6 +68,12 @@ def embed_rows(rows: list[dict], encoder: object) -> tuple[np.ndarray, list[int]
     return encoder.encode(texts).astype(np.float64), owner  # type: ignore[attr-defined]
 
 
+def _best_per_row(p: np.ndarray, owner: list[int], n: int) -> np.ndarray:
+    best = np.zeros(n)
+    np.maximum.at(best, np.array(owner), p)
+    return best
+
+
 def train(encoder: object | None = None) -> bytes:
     from .minilm_onnx import MiniLMOnnx
 
@@ -71,25 +81,36 @@ def train(encoder: object | None = None) -> bytes:
     train_rows, dev_rows = load("train"), load("dev")
     xt, ot = embed_rows(train_rows, enc)
     xd, od = embed_rows(dev_rows, enc)
+    dev_benign = np.array([r["kind"] == "benign" for r in dev_rows])
+
+    def thresholds(w: np.ndarray, b: float, percentiles: tuple[float, float]) -> list[float]:
+        # Per row: its best view. Thresholds: percentiles of the benign dev rows.
+        best = _best_per_row(1.0 / (1.0 + np.exp(-(xd @ w + b))), od, len(dev_rows))
+        return [float(np.clip(np.percentile(best[dev_benign], q), 0.02, 0.98)) for q in percentiles]
+
     weight = np.zeros((xt.shape[1], len(LABELS)))
     bias = np.zeros(len(LABELS))
-    thresholds = np.full(len(LABELS), 0.5)
+    teen_t, adult_t = np.zeros(len(LABELS)), np.zeros(len(LABELS))
     for j, label in enumerate(LABELS):
         y = np.array([1.0 if label in train_rows[i]["labels"] else 0.0 for i in ot])
         weight[:, j], bias[j] = _fit(xt, y)
-        # Per row: its best view. Threshold: a high percentile of the benign dev rows.
-        p = 1.0 / (1.0 + np.exp(-(xd @ weight[:, j] + bias[j])))
-        best = np.zeros(len(dev_rows))
-        np.maximum.at(best, np.array(od), p)
-        benign = best[[r["kind"] == "benign" for r in dev_rows]]
-        thresholds[j] = float(np.clip(np.percentile(benign, BENIGN_PERCENTILE), 0.05, 0.95))
+        percentiles = TEEN_ONLY_PERCENTILES if label.startswith("teen/") else LABEL_PERCENTILES
+        teen_t[j], adult_t[j] = thresholds(weight[:, j], bias[j], percentiles)
+    adult_scope = np.array([train_rows[i]["kind"] != "teen" for i in ot])
+    y_harm = np.array([1.0 if train_rows[i]["kind"] == "harmful" else 0.0 for i in ot])
+    gate_w, gate_b = _fit(xt[adult_scope], y_harm[adult_scope])
+    gate_t = thresholds(gate_w, gate_b, GATE_PERCENTILES)
     buf = io.BytesIO()
     np.savez(
         buf,
         labels=np.array(LABELS),
         weight=weight.round(6),
         bias=bias.round(6),
-        thresholds=thresholds.round(6),
+        thresholds=adult_t.round(6),
+        teen_thresholds=np.minimum(teen_t, adult_t).round(6),
+        gate_weight=gate_w.round(6),
+        gate_bias=np.array(round(gate_b, 6)),
+        gate_thresholds=np.array([min(gate_t), gate_t[1]]).round(6),
         data_sha256=np.array(hashlib.sha256(DATA.read_bytes()).hexdigest()),
     )
     return buf.getvalue()
@@ -101,6 +122,10 @@ def same_head(a: Head, b: Head, atol: float = 1e-3) -> bool:
         and np.allclose(a.weight, b.weight, atol=atol)
         and np.allclose(a.bias, b.bias, atol=atol)
         and np.allclose(a.thresholds, b.thresholds, atol=atol)
+        and np.allclose(a.teen_thresholds, b.teen_thresholds, atol=atol)
+        and np.allclose(a.gate_weight, b.gate_weight, atol=atol)
+        and abs(a.gate_bias - b.gate_bias) <= atol
+        and np.allclose(a.gate_thresholds, b.gate_thresholds, atol=atol)
     )
 
 

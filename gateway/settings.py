@@ -86,7 +86,7 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    prompt: tuple[str, ...] = ("lexicon", "public_figures")
+    prompt: tuple[str, ...] = ("lexicon", "public_figures", "semantic")
     frames: tuple[str, ...] = ("nsfw", "clip")
     timeout_s: float = 60.0
     models_dir: Path | None = None
@@ -188,7 +188,7 @@ class Settings:
         )
         models = _get(env, "MODELS_DIR")
         classifiers = ClassifierSettings(
-            prompt=_list(env, "PROMPT_CLASSIFIERS", "lexicon,public_figures"),
+            prompt=_list(env, "PROMPT_CLASSIFIERS", "lexicon,public_figures,semantic"),
             frames=_list(env, "FRAME_CLASSIFIERS", "nsfw,clip"),
             timeout_s=_float(env, "CHECK_TIMEOUT_S", 60.0, 0.1, 3600.0),
             models_dir=Path(models) if models else None,
