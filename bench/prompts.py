@@ -119,9 +119,9 @@ def main() -> None:
     default = [lex.score(r["text"]).merge(names.score(r["text"])) for r in rows]
     sem_scores = sem.score_many([r["text"] for r in rows])
     both = [a.merge(b) for a, b in zip(default, sem_scores, strict=True)]
-    evaluate("default (lexicon + names)", rows, default, policy, per_category=False)
+    evaluate("lexicon + names", rows, default, policy, per_category=False)
     evaluate("semantic alone", rows, sem_scores, policy, per_category=False)
-    evaluate("default + semantic (opt-in)", rows, both, policy, per_category=True)
+    evaluate("default: + semantic", rows, both, policy, per_category=True)
     latency(lex, sem, load())
 
 

@@ -55,8 +55,10 @@ def aggregate(
     return agg, persistence
 
 
-# A prompt signal this strong in a category nobody can check on the frames sends to review.
-UNCHECKED_SIGNAL = 0.2
+# A prompt signal this strong in a category nobody can check on the frames sends to review:
+# the teen review line (semantic scores map the dev-calibrated teen threshold to 0.3, so
+# weaker scores are what benign prompts commonly get).
+UNCHECKED_SIGNAL = 0.3
 
 
 @dataclass

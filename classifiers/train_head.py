@@ -8,7 +8,7 @@ balance them), and one binary "harmful" gate (harmful scenes against benign hard
 trained on the *train* split. Thresholds are chosen on the *dev* split as percentiles of the
 dev benign hard negatives' probabilities: per label the 99th (adult review line) and the
 98.5th (teen review line; the 99.5th for the teen-only signals, which have no adult line),
-for the gate the 98th and the 96.5th (see ``semantic.py`` for how they combine). The *test* split is never read here.
+for the gate the 97.5th and the 96.5th (see ``semantic.py`` for how they combine). The *test* split is never read here.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from .semantic import HEAD_FILE, Head, semantic_views
 
 DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 OUT = Path(__file__).parent / HEAD_FILE
-LABELS = (*CATEGORIES, *TEEN_CATEGORIES)
+# Every category but named likeness: whether a name is a real public figure is a fact the
+# curated list of the public-figures layer knows, and an embedding does not (a head trained
+# on it flags any proper noun: "a kafka outage clip" scored as a public figure).
+LABELS = tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != "likeness/public-figure")
 L2 = 1e-3
 LABEL_PERCENTILES = (98.5, 99.0)  # teen, adult
 TEEN_ONLY_PERCENTILES = (99.5, 99.5)  # teen/* labels: their teen line is the only one used
-GATE_PERCENTILES = (96.5, 98.0)
+GATE_PERCENTILES = (96.5, 97.5)
 
 
 def load(split: str | None = None) -> list[dict]:

@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -318,6 +319,8 @@ async def process(services: Services, job: Job) -> dict[str, float]:
         check_task.cancel()
         faces_task.cancel()
         final.unlink(missing_ok=True)
+        # Nothing of an unfinished attempt stays on disk, review thumbnails included.
+        shutil.rmtree(thumbnail_dir(services, job.tenant_id, job.id), ignore_errors=True)
         raise
     finally:
         unsigned.unlink(missing_ok=True)

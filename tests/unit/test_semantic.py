@@ -11,7 +11,7 @@ import pytest
 from classifiers.base import CATEGORIES, TEEN_CATEGORIES
 from classifiers.data import build_prompts
 from classifiers.minilm_onnx import MiniLMOnnx, model_dir
-from classifiers.semantic import Head, SemanticClassifier, semantic_views
+from classifiers.semantic import Head, SemanticClassifier, _calibrate, semantic_views
 from classifiers.train_head import OUT, same_head, train
 
 
@@ -71,7 +71,7 @@ def test_head_labels_and_scores(encoder: MiniLMOnnx) -> None:
     clf = SemanticClassifier(encoder=encoder)
     clf.start()
     head = Head.load()
-    assert head.labels == (*CATEGORIES, *TEEN_CATEGORIES)
+    assert head.labels == tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != "likeness/public-figure")
     assert np.all((head.thresholds > 0) & (head.thresholds < 1))
     bad = clf.score("a gang attacking a man with baseball bats")
     assert bad.categories["violence"] >= 0.5 and any("violence" in r for r in bad.reasons)
@@ -81,3 +81,24 @@ def test_head_labels_and_scores(encoder: MiniLMOnnx) -> None:
     assert semantic_views("a pond with ducks") == ["a pond with ducks"]
     many = clf.score_many(["a gang attacking a man with baseball bats", "a pond with ducks at sunrise"])
     assert many[0].categories == bad.categories
+
+
+def test_gate_caps_the_adult_taxonomy_but_not_teen_signals() -> None:
+    """A category of the adult taxonomy scores at most the binary harmful gate's score; the
+    teen-only signals are not gated. Lines: teen threshold -> 0.3, adult threshold -> 0.5."""
+    head = Head.load()
+    labels = len(head.labels)
+    teen_cols = np.array([lab.startswith("teen/") for lab in head.labels])
+    assert np.all(head.teen_thresholds <= head.thresholds)
+    assert head.gate_thresholds[0] <= head.gate_thresholds[1]
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(64, head.weight.shape[0]))
+    scores = head.scores(emb)
+    assert scores.shape == (64, labels) and np.all((scores >= 0) & (scores <= 1))
+    gate = _calibrate(head.gate(emb), head.gate_thresholds[0], head.gate_thresholds[1])
+    assert np.all(scores[:, ~teen_cols] <= gate[:, None] + 1e-12)
+    ungated = _calibrate(head.probabilities(emb), head.teen_thresholds, head.thresholds)
+    assert np.allclose(scores[:, teen_cols], ungated[:, teen_cols])
+    p = np.array([[0.0, head.teen_thresholds[0], head.thresholds[0], 1.0]]).T
+    line = _calibrate(p, head.teen_thresholds[0], head.thresholds[0])[:, 0]
+    assert np.allclose(line, [0.0, 0.3, 0.5, 1.0])
