@@ -1,20 +1,21 @@
 """Invisible video watermark: keyed spread-spectrum on a resolution-relative grid, with
-Reed-Solomon error correction and a synchronisation search that undoes crops and rescales.
+BCH error correction and a synchronisation search that undoes crops and rescales.
 
 Payload: 48 bits (a keyed hash of the generation id) + CRC-16 = 64 bits, coded with the
 binary BCH(127, 64) code (any 10 wrong bits corrected, ~14 with soft Chase decoding;
 ``provenance.bch``). The frame is divided into a GRID x GRID grid of cells, each cell into
 SUB x SUB sub-blocks; every cell carries one coded bit (keyed permutation, ~GRID^2/127
-cells per bit), modulated
-by a keyed zero-mean +-1 sub-block texture and a keyed chip sign. The pattern is upsampled
-smoothly to the frame size and added to luma (equally on R, G, B) at a small amplitude.
+cells per bit), modulated by a keyed zero-mean +-1 sub-block texture and a keyed chip sign.
+The pattern is upsampled smoothly to the frame size and added to luma (equally on R, G, B)
+at a small amplitude.
 
 Decoding averages the frames of a segment (content moves, the mark does not), maps the
 result back onto the original grid for each synchronisation hypothesis (crop scale and
 offset), removes the local mean, correlates every cell with its texture, combines the
-cells of each bit, and accepts the first hypothesis whose bits decode (RS) to a payload
-with a valid CRC. If the average fails, the segment's first frame is tried alone (after a
-heavy re-encode of busy moving content, only intra-coded frames keep the mark).
+cells of each bit, and accepts the first hypothesis whose hard bits decode to a payload
+with a valid CRC; then the most confident hypotheses get the soft (Chase) search. If the
+average fails, the segment's first frame is tried alone (after a heavy re-encode of busy
+moving content, only intra-coded frames keep the mark).
 Rescaling needs no search (the grid is relative to the frame); re-encoding, brightness and
 contrast only weaken the signal; frame-rate changes and trimming do not matter because the
 pattern is the same on every frame.
@@ -39,6 +40,7 @@ PAYLOAD_BITS = 48
 PARITY_BYTES = 4
 CODED_BITS = (PAYLOAD_BITS // 8 + 2 + PARITY_BYTES) * 8  # 96: the Reed-Solomon word (audio mark)
 VIDEO_BITS = bch.N  # 127: the BCH word carried by the video mark
+SOFT_HYPOTHESES = 12  # sync hypotheses (the most confident) that also get the soft-decision search
 GRID = 32
 SUB = 4
 SIDE = GRID * SUB
@@ -264,18 +266,24 @@ class SpreadSpectrumWatermark:
     def detect(self, frames: np.ndarray, *, syncs: list[Sync] | None = None) -> Detection:
         """Look for a payload in a segment of frames (T x H x W x 3), trying each sync hypothesis."""
         luma = self.average_luma(frames)
-        best: Detection | None = None
+        tried: list[Detection] = []
         for n, sync in enumerate(syncs or self.syncs, start=1):
             grid, valid = self._regrid(luma, sync)
             soft = self.soft_bits(grid, valid)
             bits = (soft > 0).astype(np.uint8)
             confidence = float(np.abs(soft).mean() / (soft.std() + 1e-9))
-            payload = decode_video_bits(bits, soft)
+            payload = decode_video_bits(bits)  # hard decision first: cheap, for every hypothesis
             if payload is not None:
                 return Detection(True, payload, confidence, bits, sync, n, soft)
-            if best is None or confidence > best.confidence:
-                best = Detection(False, None, confidence, bits, sync, n, soft)
-        assert best is not None
+            tried.append(Detection(False, None, confidence, bits, sync, n, soft))
+        # The soft (Chase) search costs 16 decodings: only for the most confident hypotheses,
+        # where the right synchronisation is (and fewer attempts keep false positives rare).
+        tried.sort(key=lambda d: -d.confidence)
+        for d in tried[:SOFT_HYPOTHESES]:
+            payload = decode_video_bits(d.coded_bits, d.soft)
+            if payload is not None:
+                return Detection(True, payload, d.confidence, d.coded_bits, d.sync, d.tried, d.soft)
+        best = tried[0]
         if len(frames) > 1:
             # Heavy re-encodes of busy, moving content keep the mark only in intra-coded frames:
             # motion-compensated P-frames carry the previous frame's mark along with the motion,
