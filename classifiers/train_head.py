@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -144,18 +145,24 @@ def same_head(a: Head, b: Head, atol: float = 1e-3) -> bool:
     )
 
 
-def main() -> int:
+def write_or_check(what: str, out: Path, make: Callable[[], bytes], same: Callable[[bytes, bytes], bool]) -> int:
+    """The command line of a reproducible artifact: make it and write ``out``, or with
+    ``--check`` compare it with the shipped one (exit 1 when they differ)."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--check", action="store_true", help="compare with the shipped head instead of writing")
+    ap.add_argument("--check", action="store_true", help=f"compare with the shipped {what} instead of writing")
     args = ap.parse_args()
-    data = train()
+    data = make()
     if args.check:
-        ok = same_head(Head.load(data), Head.load(OUT.read_bytes()))
-        print("shipped head matches the training script" if ok else "shipped head DIFFERS from the training script")
+        ok = same(data, out.read_bytes())
+        print(f"shipped {what} matches the script" if ok else f"shipped {what} DIFFERS from the script")
         return 0 if ok else 1
-    OUT.write_bytes(data)
-    print(f"wrote {OUT} ({len(data)} bytes)")
+    out.write_bytes(data)
+    print(f"wrote {out} ({len(data)} bytes)")
     return 0
+
+
+def main() -> int:
+    return write_or_check("head", OUT, train, lambda a, b: same_head(Head.load(a), Head.load(b)))
 
 
 if __name__ == "__main__":

@@ -15,14 +15,14 @@ the result, with numpy and onnxruntime.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .semantic import ENCODER_FILE, semantic_views
-from .train_head import LABELS, load
+from .train_head import LABELS, load, write_or_check
 
 OUT = Path(__file__).parent / ENCODER_FILE
 FIRST_TUNED = 4  # layers FIRST_TUNED..5 are trained
@@ -32,13 +32,23 @@ EPOCHS, LR, BATCH, THREADS = 1, 1e-4, 32, 2
 
 def tune() -> dict[str, np.ndarray]:
     import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(THREADS)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _tune(torch)
+    finally:  # the process's torch settings are its own (tests run other torch code after)
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _tune(torch: Any) -> dict[str, np.ndarray]:
     from transformers import AutoModel, AutoTokenizer
 
     from .minilm_onnx import model_dir
 
     torch.manual_seed(0)
-    torch.set_num_threads(THREADS)
-    torch.use_deterministic_algorithms(True)
     tok = AutoTokenizer.from_pretrained(str(model_dir()))
     model = AutoModel.from_pretrained(str(model_dir())).eval()
     rows = load("train")
@@ -107,17 +117,10 @@ def same_layers(a: bytes, b: bytes, atol: float = 2e-3) -> bool:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--check", action="store_true", help="compare with the shipped layers instead of writing")
-    args = ap.parse_args()
-    data = serialise(tune())
-    if args.check:
-        ok = same_layers(data, OUT.read_bytes())
-        print("shipped encoder layers match the script" if ok else "shipped encoder layers DIFFER from the script")
-        return 0 if ok else 1
-    OUT.write_bytes(data)
-    print(f"wrote {OUT} ({len(data)} bytes); now run python -m classifiers.train_head")
-    return 0
+    code = write_or_check("encoder layers", OUT, lambda: serialise(tune()), same_layers)
+    if code == 0 and "--check" not in sys.argv:
+        print("now run: python -m classifiers.train_head (the heads are trained on these layers)")
+    return code
 
 
 if __name__ == "__main__":

@@ -647,7 +647,7 @@ PARENTS = {
     "violence/graphic": "violence",
 }
 
-# A second batch of scenes, written later, merged into CORES by category.
+# A second batch of scenes, written later (merged into CORES at the end of this file).
 MORE: dict[str, tuple[list[str], list[str]]] = {
     "sexual": (
         [
@@ -974,9 +974,6 @@ MORE: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in MORE.items():
-    CORES[_cat][0].extend(_harm)
-    CORES[_cat][1].extend(_benign)
 
 # A third batch (session 3): more distinct scenes per category, so that held-out scenes are
 # less often "new vocabulary". Same rules: clinical descriptions, benign cores share words.
@@ -1402,6 +1399,7 @@ THIRD: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in THIRD.items():
-    CORES[_cat][0].extend(_harm)
-    CORES[_cat][1].extend(_benign)
+for _batch in (MORE, THIRD):  # later batches, merged into CORES by category, in order
+    for _cat, (_harm, _benign) in _batch.items():
+        CORES[_cat][0].extend(_harm)
+        CORES[_cat][1].extend(_benign)
