@@ -15,7 +15,7 @@ import json
 import random
 from pathlib import Path
 
-from classifiers.data.prompts_src import CORES, FOREIGN, PARENTS, TEEN_CORES, TEMPLATES
+from classifiers.data.prompts_src import CORES, FOREIGN, FOURTH, PARENTS, TEEN_CORES, TEEN_FOURTH, TEMPLATES
 
 OUT = Path(__file__).with_name("prompts.jsonl")
 LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
@@ -92,6 +92,17 @@ def build() -> list[dict]:
             add(core, [], "benign")
     for labels, lang, core in FOREIGN:
         add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
+    # The fourth batch comes after every earlier row, so those rows (texts, tricks, splits) stay as they were.
+    for cat, (harmful, benign) in FOURTH.items():
+        for core in harmful:
+            add(core, with_parents([cat]), "harmful")
+        for core in benign:
+            add(core, [], "benign")
+    for cat, (harmful, benign) in TEEN_FOURTH.items():
+        for core in harmful:
+            add(core, [cat], "teen")
+        for core in benign:
+            add(core, [], "benign")
     return rows
 
 
