@@ -28,7 +28,8 @@ def model_dir() -> Path:
 
 
 def build_graph(directory: Path, overlay: bytes | None = None) -> bytes:
-    """``overlay``: safetensors bytes whose tensors replace the wheel's (fine-tuned layers)."""
+    """``overlay``: safetensors bytes whose tensors replace the wheel's (fine-tuned layers);
+    its ``head.*`` tensors (a classifier over the embeddings) are not part of the encoder."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from safetensors.numpy import load, load_file
@@ -36,6 +37,8 @@ def build_graph(directory: Path, overlay: bytes | None = None) -> bytes:
     raw = {k.removeprefix("bert."): v for k, v in load_file(str(directory / "model.safetensors")).items()}
     if overlay is not None:
         for name, value in load(overlay).items():
+            if name.startswith("head."):
+                continue
             if name not in raw or raw[name].shape != value.shape:
                 raise ValueError(f"the encoder overlay's {name} does not fit all-MiniLM-L6-v2")
             raw[name] = value.astype(np.float32)

@@ -7,10 +7,12 @@ an evasion trick changed it); a category's score is its best over those views.
 
 Calibration: each label has two thresholds chosen on the dev split, mapped to the policy's
 review lines: the adult one to 0.5 and the (lower, stricter) teen one to 0.3, piecewise
-linear in between. A category of the adult taxonomy must also pass a binary *harmful* gate
-(a second head, harmful scenes against benign hard negatives, calibrated the same way):
-its score is the smaller of the two. Per-category heads alone flag a benign scene whenever
-any one of sixteen fires; the gate keeps the union's false-positive rate near its own.
+linear in between. Whether a prompt is harmful at all is the binary *harmful* gate's call
+(one more output of the same head, calibrated the same way); the category heads say which
+harm it is. A category of the adult taxonomy scores at most the gate (per-category heads
+alone flag a benign scene whenever any one of sixteen fires), and the family (a top-level
+category with its sub-categories) that the category heads rank first takes the gate's score
+on its top-level category, so a prompt the gate flags is always flagged under some category.
 Teen-only signals (``teen/*``) are not gated: they are not harmful for adults by design.
 """
 
@@ -27,7 +29,7 @@ from .base import PromptClassifier, Scores
 from .normalize import normalize
 
 HEAD_FILE = "data/semantic_head.npz"
-ENCODER_FILE = "data/semantic_encoder.safetensors"  # fine-tuned top layers (tune_encoder)
+ENCODER_FILE = "data/semantic_encoder.safetensors"  # fine-tuned layers + their head (tune_encoder)
 
 
 def tuned_overlay() -> bytes:
@@ -80,12 +82,27 @@ class Head:
     def gate(self, embeddings: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.gate_weight + self.gate_bias)))
 
+    def families(self) -> np.ndarray:
+        """(L,) per label the column of its top-level category ("violence/graphic" ->
+        "violence"); -1 for the teen-only signals, which are not gated."""
+        col = {lab: j for j, lab in enumerate(self.labels)}
+        return np.array(
+            [-1 if lab.startswith("teen/") else col.get(lab.split("/")[0], j) for j, lab in enumerate(self.labels)]
+        )
+
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """(N, L) calibrated scores: per label, and gated for the adult taxonomy."""
+        """(N, L) calibrated scores: per label, gated for the adult taxonomy, and the gate's
+        score on the top-level category of the family the category heads rank first."""
         per_label = _calibrate(self.probabilities(embeddings), self.teen_thresholds, self.thresholds)
         gate = _calibrate(self.gate(embeddings), self.gate_thresholds[0], self.gate_thresholds[1])
-        gated = np.array([not lab.startswith("teen/") for lab in self.labels])
-        return np.where(gated[None, :], np.minimum(per_label, gate[:, None]), per_label)
+        fam = self.families()
+        gated = fam >= 0
+        out = np.where(gated[None, :], np.minimum(per_label, gate[:, None]), per_label)
+        tops = np.unique(fam[gated])
+        family_best = np.stack([per_label[:, fam == t].max(axis=1) for t in tops], axis=1)
+        first = tops[family_best.argmax(axis=1)]
+        out[np.arange(len(out)), first] = gate
+        return out
 
 
 class SemanticClassifier(PromptClassifier):
@@ -108,14 +125,14 @@ class SemanticClassifier(PromptClassifier):
             self._encoder.start()  # type: ignore[attr-defined]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Embeddings for the heads (the encoder with its fine-tuned top layers)."""
+        """Embeddings for the heads (the encoder with its fine-tuned layers)."""
         if self._encoder is None or self._head is None:
             self.start()
         return self._encoder.encode(texts)  # type: ignore[no-any-return, union-attr]
 
     def similarity_embed(self, texts: list[str]) -> np.ndarray:
         """General-purpose sentence embeddings (the wheel's model as shipped), for comparing
-        texts with each other (owners' restrictions): the tuned top layers are trained to
+        texts with each other (owners' restrictions): the tuned layers are trained to
         separate harm categories, not to keep meaning-similarity. Loaded on first use."""
         from .minilm_onnx import MiniLMOnnx
 

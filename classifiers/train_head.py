@@ -1,18 +1,17 @@
-"""Train the semantic classifier's head, reproducibly, from ``data/prompts.jsonl``.
+"""Calibrate the semantic classifier's head, reproducibly, from ``data/prompts.jsonl``.
 
     .venv/bin/python -m classifiers.train_head            # writes classifiers/data/semantic_head.npz
     .venv/bin/python -m classifiers.train_head --check    # exit 1 if the shipped head differs
 
-One L2-regularised logistic regression per label (L-BFGS from zeros, positives weighted to
-balance them), and one binary "harmful" gate (harmful scenes against benign hard negatives),
-trained on the *train* split. Thresholds are chosen on the *dev* split as percentiles of the
-negatives' probabilities (teen lines: the benign hard negatives; adult lines: those and the
-teen-only scenes; for a category head, also the harmful scenes of other categories): per label
-the 99th (adult review line) and the
-98.5th (teen review line; the 99.5th for the teen-only signals, which have no adult line),
-for the gate the 97.5th and the 96.5th (see ``semantic.py`` for how they combine). Embeddings
-come from the int8 graph with the fine-tuned top layers (``tune_encoder``), as the service
-runs it. The *test* split is never read here.
+The head's weights are trained with the encoder (``tune_encoder``: one linear output per
+label plus a binary "harmful" gate, stored as ``head.*`` next to the tuned layers); this
+script chooses its thresholds on the *dev* split, as percentiles of the negatives'
+probabilities (teen lines: the benign hard negatives; adult lines: those and the teen-only
+scenes; for a category head also the harmful scenes of other categories): per label the 99th
+(adult review line) and the 98.5th (teen review line; the 99.5th for the teen-only signals,
+which have no adult line), for the gate the 97.5th and the 96.5th (see ``semantic.py`` for
+how they combine). Probabilities come from the int8 graph with the tuned layers, as the
+service runs it. The *test* split is never read here.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ OUT = Path(__file__).parent / HEAD_FILE
 # curated list of the public-figures layer knows, and an embedding does not (a head trained
 # on it flags any proper noun: "a kafka outage clip" scored as a public figure).
 LABELS = tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != "likeness/public-figure")
-L2 = 1e-3
 LABEL_PERCENTILES = (98.5, 99.0)  # teen, adult
 TEEN_ONLY_PERCENTILES = (99.5, 99.5)  # teen/* labels: their teen line is the only one used
 GATE_PERCENTILES = (96.5, 97.5)
@@ -45,25 +43,6 @@ GATE_PERCENTILES = (96.5, 97.5)
 def load(split: str | None = None) -> list[dict]:
     rows = [json.loads(line) for line in DATA.read_text("utf-8").splitlines() if line.strip()]
     return [r for r in rows if split is None or r["split"] == split]
-
-
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    from scipy.optimize import minimize
-
-    pos = max(y.sum(), 1.0)
-    w_sample = np.where(y > 0, len(y) / (2 * pos), len(y) / (2 * max(len(y) - pos, 1.0)))
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w, b = theta[:-1], theta[-1]
-        z = x @ w + b
-        p = 1.0 / (1.0 + np.exp(-z))
-        eps = 1e-12
-        ll = -(w_sample * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))).sum() / len(y)
-        g = w_sample * (p - y) / len(y)
-        return ll + L2 * (w @ w), np.concatenate([x.T @ g + 2 * L2 * w, [g.sum()]])
-
-    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return res.x[:-1], float(res.x[-1])
 
 
 def embed_rows(rows: list[dict], encoder: object) -> tuple[np.ndarray, list[int]]:
@@ -86,8 +65,7 @@ def train(encoder: object | None = None) -> bytes:
     from .minilm_onnx import MiniLMOnnx
 
     enc = encoder or MiniLMOnnx(overlay=tuned_overlay(), quantized=True)
-    train_rows, dev_rows = load("train"), load("dev")
-    xt, ot = embed_rows(train_rows, enc)
+    dev_rows = load("dev")
     xd, od = embed_rows(dev_rows, enc)
     # For teens the negatives are the benign hard negatives; for adults also the teen-only
     # scenes (a horror film, a party with beer: allowed for adults by design).
@@ -97,24 +75,30 @@ def train(encoder: object | None = None) -> bytes:
     def thresholds(w: np.ndarray, b: float, percentiles: tuple[float, float], label: str | None = None) -> list[float]:
         # Per row: its best view. Thresholds: percentiles of the negative dev rows; for a
         # category head also the harmful rows of *other* categories, so that a harmful prompt
-        # is flagged under its own category (reviewers' priority follows the category).
+        # is flagged under its own category (reviewers' priority follows the category). The
+        # gate's lines are set on the benign hard negatives alone: teen-only scenes sit close
+        # to harmful ones, and counting them would raise the gate's adult line (less recall)
+        # for what is, for adults, a send-to-review at most.
         best = _best_per_row(1.0 / (1.0 + np.exp(-(xd @ w + b))), od, len(dev_rows))
         other = np.array([label is not None and r["kind"] == "harmful" and label not in r["labels"] for r in dev_rows])
+        negatives = (teen_negative, adult_negative if label is not None else teen_negative)
         return [
             float(np.clip(np.percentile(best[negative | other], q), 0.02, 0.98))
-            for negative, q in zip((teen_negative, adult_negative), percentiles, strict=True)
+            for negative, q in zip(negatives, percentiles, strict=True)
         ]
 
-    weight = np.zeros((xt.shape[1], len(LABELS)))
-    bias = np.zeros(len(LABELS))
+    from safetensors.numpy import load as load_tensors
+
+    tensors = load_tensors(tuned_overlay())
+    w_all, b_all = tensors["head.weight"].astype(np.float64), tensors["head.bias"].astype(np.float64)
+    if w_all.shape[0] != len(LABELS) + 1:
+        raise ValueError(f"the tuned head has {w_all.shape[0]} outputs, expected {len(LABELS)} labels + harmful")
+    weight, bias = w_all[:-1].T, b_all[:-1]
+    gate_w, gate_b = w_all[-1], float(b_all[-1])
     teen_t, adult_t = np.zeros(len(LABELS)), np.zeros(len(LABELS))
     for j, label in enumerate(LABELS):
-        y = np.array([1.0 if label in train_rows[i]["labels"] else 0.0 for i in ot])
-        weight[:, j], bias[j] = _fit(xt, y)
         percentiles = TEEN_ONLY_PERCENTILES if label.startswith("teen/") else LABEL_PERCENTILES
         teen_t[j], adult_t[j] = thresholds(weight[:, j], bias[j], percentiles, label)
-    y_harm = np.array([1.0 if train_rows[i]["kind"] == "harmful" else 0.0 for i in ot])
-    gate_w, gate_b = _fit(xt, y_harm)  # teen-only scenes are not harmful in the adult taxonomy
     gate_t = thresholds(gate_w, gate_b, GATE_PERCENTILES)
     buf = io.BytesIO()
     np.savez(

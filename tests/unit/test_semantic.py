@@ -24,7 +24,7 @@ def encoder() -> MiniLMOnnx:
 
 @pytest.fixture(scope="module")
 def tuned() -> MiniLMOnnx:
-    """The wheel's model with the shipped fine-tuned top layers: what the heads are trained on."""
+    """The wheel's model with the shipped fine-tuned layers: what the head is calibrated on."""
     e = MiniLMOnnx(overlay=tuned_overlay(), quantized=True)
     e.start()
     return e
@@ -65,11 +65,16 @@ def test_shipped_encoder_layers_are_what_the_tuning_script_makes() -> None:
     assert tune_encoder.same_layers(tune_encoder.serialise(tune_encoder.tune()), tune_encoder.OUT.read_bytes())
 
 
-def test_tuned_overlay_changes_only_the_top_layers(encoder: MiniLMOnnx, tuned: MiniLMOnnx) -> None:
+def test_tuned_overlay_holds_the_tuned_layers_and_the_head(encoder: MiniLMOnnx, tuned: MiniLMOnnx) -> None:
     from safetensors.numpy import load
 
-    names = set(load(tuned_overlay()))
-    assert names and all(n.startswith(("encoder.layer.4.", "encoder.layer.5.")) for n in names)
+    from classifiers.tune_encoder import FIRST_TUNED
+
+    tensors = load(tuned_overlay())
+    layers = {n.split(".")[2] for n in tensors if n.startswith("encoder.layer.")}
+    assert layers == {str(i) for i in range(FIRST_TUNED, 6)}
+    assert set(tensors) - {n for n in tensors if n.startswith("encoder.layer.")} == {"head.weight", "head.bias"}
+    assert tensors["head.weight"].shape == (len(Head.load().labels) + 1, 384)  # every label + harmful
     texts = ["a paper boat drifting on a pond", "a man beating a woman in a parking lot"]
     base, top = encoder.encode(texts), tuned.encode(texts)
     assert np.allclose(np.linalg.norm(top, axis=1), 1.0, atol=1e-5)
@@ -123,6 +128,10 @@ def test_gate_caps_the_adult_taxonomy_but_not_teen_signals() -> None:
     assert scores.shape == (64, labels) and np.all((scores >= 0) & (scores <= 1))
     gate = _calibrate(head.gate(emb), head.gate_thresholds[0], head.gate_thresholds[1])
     assert np.all(scores[:, ~teen_cols] <= gate[:, None] + 1e-12)
+    # The family the category heads rank first carries the gate's score on its top-level
+    # category: whatever the gate flags is flagged under some category.
+    top_level = np.array([head.families()[j] == j for j in range(labels)])
+    assert np.allclose(scores[:, top_level].max(axis=1), gate)
     ungated = _calibrate(head.probabilities(emb), head.teen_thresholds, head.thresholds)
     assert np.allclose(scores[:, teen_cols], ungated[:, teen_cols])
     p = np.array([[0.0, head.teen_thresholds[0], head.thresholds[0], 1.0]]).T
