@@ -7,11 +7,13 @@ review line), recall on harmful prompts (flagged = outcome review or block), the
 positive rate on benign hard negatives, and the same for each layer alone. Latency: the
 whole prompt stack (normalise + lexicon + semantic), single prompts and batches.
 
-    .venv/bin/python bench/prompts.py
+    .venv/bin/python bench/prompts.py                 # the held-out test split
+    .venv/bin/python bench/prompts.py --split dev     # the split the thresholds are chosen on
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -22,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from classifiers.base import CATEGORIES, TEEN_CATEGORIES, Scores  # noqa: E402
+from classifiers.base import CATEGORIES, TEEN_CATEGORIES, Scores, combine  # noqa: E402
 from classifiers.lexicon import LexiconClassifier  # noqa: E402
 from classifiers.policy import Policy  # noqa: E402
 from classifiers.public_figures import PublicFigureClassifier  # noqa: E402
@@ -87,7 +89,7 @@ def latency(lex: LexiconClassifier, sem: SemanticClassifier, rows: list[dict]) -
     single = []
     for t in texts[:1000]:
         t0 = time.perf_counter()
-        lex.score(t).merge(sem.score(t))
+        combine([("lexicon", lex.score(t)), ("semantic", sem.score(t))])
         single.append((time.perf_counter() - t0) * 1000)
     print(
         f"\nsingle prompt (normalise + lexicon + semantic, 1 thread): p50 {statistics.median(single):.2f} ms, "
@@ -107,22 +109,32 @@ def latency(lex: LexiconClassifier, sem: SemanticClassifier, rows: list[dict]) -
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--split", default="test", choices=("test", "dev"))
+    ap.add_argument("--no-latency", action="store_true")
+    args = ap.parse_args()
     policy = Policy()
     lex, sem, names = LexiconClassifier(), SemanticClassifier(), PublicFigureClassifier()
     sem.start()
-    rows = load("test")
+    rows = load(args.split)
     print(
-        f"# test split: {len(rows)} prompts ({sum(r['kind'] == 'harmful' for r in rows)} harmful, "
+        f"# {args.split} split: {len(rows)} prompts ({sum(r['kind'] == 'harmful' for r in rows)} harmful, "
         f"{sum(r['kind'] == 'benign' for r in rows)} benign hard negatives, {sum(r['kind'] == 'teen' for r in rows)} "
         "teen-only)\n"
     )
-    default = [lex.score(r["text"]).merge(names.score(r["text"])) for r in rows]
+    lexicon = [lex.score(r["text"]) for r in rows]
+    named = [names.score(r["text"]) for r in rows]
+    default = [a.merge(b) for a, b in zip(lexicon, named, strict=True)]
     sem_scores = sem.score_many([r["text"] for r in rows])
-    both = [a.merge(b) for a, b in zip(default, sem_scores, strict=True)]
+    both = [  # as the service combines them (a keyword finding needs the semantic layer's support)
+        combine([("lexicon", a), ("public_figures", b), ("semantic", c)])
+        for a, b, c in zip(lexicon, named, sem_scores, strict=True)
+    ]
     evaluate("lexicon + names", rows, default, policy, per_category=False)
     evaluate("semantic alone", rows, sem_scores, policy, per_category=False)
     evaluate("default: + semantic", rows, both, policy, per_category=True)
-    latency(lex, sem, load())
+    if not args.no_latency:
+        latency(lex, sem, load())
 
 
 if __name__ == "__main__":

@@ -56,6 +56,30 @@ class Scores:
         return Scores(cats, [*self.reasons, *other.reasons])
 
 
+# A keyword finding, when the semantic layer read the same text, counts only where that layer
+# sees some harm too (any category at SUPPORT or more): keyword hits alone are the lexicon's
+# false positives ("a nude colour palette", "a teacher explaining how to stop bullying").
+# sexual/minors findings always count: missing one costs more than a review.
+CORROBORATED_BY = {"lexicon": "semantic"}
+SUPPORT = 0.2
+ALWAYS_COUNTS = frozenset({"sexual/minors"})
+
+
+def combine(layers: list[tuple[str, Scores]]) -> Scores:
+    """The scores of every layer that read a text (by layer name), merged: per category the
+    highest, except that an uncorroborated keyword finding is dropped (its reason kept, marked)."""
+    by_name = dict(layers)
+    out = Scores()
+    for name, scores in layers:
+        judge = CORROBORATED_BY.get(name)
+        if judge in by_name and max(by_name[judge].categories.values(), default=0.0) < SUPPORT:
+            kept = {c: v for c, v in scores.categories.items() if c in ALWAYS_COUNTS}
+            dropped = [f"{r} - not corroborated by {judge}" for r in scores.reasons]
+            scores = Scores(kept, dropped if not kept else scores.reasons)
+        out = out.merge(scores)
+    return out
+
+
 class PromptClassifier(ABC):
     """Scores a text (prompt, scene text, transcript)."""
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from schemas.api import Decision
 
-from .base import FrameClassifier, PromptClassifier, Scores
+from .base import FrameClassifier, PromptClassifier, Scores, combine
 from .policy import Policy
 
 
@@ -140,11 +140,13 @@ class OutputChecker:
             ]
             scores = scores.merge(Scores(agg, reasons))
         for text in texts:
+            layers: list[tuple[str, Scores]] = []
             for clf in self.text_classifiers:
                 try:
-                    scores = scores.merge(clf.score(text))
+                    layers.append((clf.name, clf.score(text)))
                 except Exception as exc:  # noqa: BLE001
                     forced.append(f"check_failed: {clf.name} on generated text: {type(exc).__name__}")
+            scores = scores.merge(combine(layers))
         if not self.frame_classifiers:
             forced.append("check_failed: no frame classifier configured")
         decision = self.policy.decide(scores, age_band, stage="output", forced=forced)

@@ -18,7 +18,7 @@ import asyncpg
 import msgspec
 import numpy as np
 
-from classifiers.base import Scores
+from classifiers.base import Scores, combine
 from schemas.api import Decision, GenerationRequest
 from schemas.events import GenerationAdmitted, GenerationRefused
 
@@ -85,16 +85,16 @@ async def _refuse(
 def prompt_scores(services: Services, text: str, consented: frozenset[str] = frozenset()) -> Scores:
     """Every prompt classifier, merged. A classifier that fails is a 503, never a pass.
     ``consented``: names of people whose granted cameo this request uses (not a likeness finding)."""
-    scores = Scores()
+    layers: list[tuple[str, Scores]] = []
     for clf in services.prompt_classifiers:
         try:
-            scores = scores.merge(clf.score(text, consented))
+            layers.append((clf.name, clf.score(text, consented)))
         except Exception as exc:  # noqa: BLE001 - fail closed: nothing is admitted unchecked
             raise Unavailable(
                 f"the {clf.name} prompt classifier failed ({type(exc).__name__}); retry later",
                 code="classifier_unavailable",
             ) from exc
-    return scores
+    return combine(layers)
 
 
 def classify_prompt(

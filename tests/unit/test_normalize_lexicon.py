@@ -107,3 +107,23 @@ def test_decision_carries_policy_version_and_reasons(lexicon: LexiconClassifier)
 def test_lexicon_rejects_non_text(lexicon: LexiconClassifier) -> None:
     with pytest.raises(TypeError):
         lexicon.score(b"bytes")  # type: ignore[arg-type]
+
+
+def test_keyword_findings_need_the_semantic_layers_support() -> None:
+    """With the semantic layer in the stack, a lexicon finding the semantic layer does not
+    support (no category at SUPPORT) is dropped, its reason kept and marked; sexual/minors
+    always counts; without a semantic layer the lexicon stands alone."""
+    from classifiers.base import SUPPORT, Scores, combine
+
+    lex = Scores({"sexual": 0.7, "sexual/minors": 0.6}, ["lexicon: sexual (nude)"])
+    quiet = Scores({"violence": SUPPORT / 2}, [])
+    merged = combine([("lexicon", lex), ("semantic", quiet)])
+    assert merged.categories == {"sexual/minors": 0.6, "violence": SUPPORT / 2}
+    lex_only = Scores({"sexual": 0.7}, ["lexicon: sexual (nude)"])
+    dropped = combine([("lexicon", lex_only), ("public_figures", Scores()), ("semantic", quiet)])
+    assert "sexual" not in dropped.categories
+    assert dropped.reasons == ["lexicon: sexual (nude) - not corroborated by semantic"]
+    assert Policy().decide(dropped).outcome == "allow"
+    supported = combine([("lexicon", lex_only), ("semantic", Scores({"violence": SUPPORT}, []))])
+    assert supported.categories["sexual"] == 0.7 and supported.reasons == ["lexicon: sexual (nude)"]
+    assert combine([("lexicon", lex_only), ("public_figures", Scores())]).categories == {"sexual": 0.7}
