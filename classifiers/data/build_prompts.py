@@ -15,7 +15,18 @@ import json
 import random
 from pathlib import Path
 
-from classifiers.data.prompts_src import CORES, FOREIGN, FOURTH, PARENTS, TEEN_CORES, TEEN_FOURTH, TEMPLATES
+from classifiers.data.prompts_src import (
+    CORES,
+    FIFTH_BATCH,
+    FOREIGN,
+    FOREIGN_FIFTH_BATCH,
+    FOURTH,
+    PARENTS,
+    TEEN_CORES,
+    TEEN_FIFTH_BATCH,
+    TEEN_FOURTH,
+    TEMPLATES,
+)
 
 OUT = Path(__file__).with_name("prompts.jsonl")
 LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
@@ -92,17 +103,20 @@ def build() -> list[dict]:
             add(core, [], "benign")
     for labels, lang, core in FOREIGN:
         add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
-    # The fourth batch comes after every earlier row, so those rows (texts, tricks, splits) stay as they were.
-    for cat, (harmful, benign) in FOURTH.items():
-        for core in harmful:
-            add(core, with_parents([cat]), "harmful")
-        for core in benign:
-            add(core, [], "benign")
-    for cat, (harmful, benign) in TEEN_FOURTH.items():
-        for core in harmful:
-            add(core, [cat], "teen")
-        for core in benign:
-            add(core, [], "benign")
+    # Later batches come after every earlier row, so those rows (texts, tricks, splits) stay as they were.
+    for batch, teen in ((FOURTH, TEEN_FOURTH), (FIFTH_BATCH, TEEN_FIFTH_BATCH)):
+        for cat, (harmful, benign) in batch.items():
+            for core in harmful:
+                add(core, with_parents([cat]), "harmful")
+            for core in benign:
+                add(core, [], "benign")
+        for cat, (harmful, benign) in teen.items():
+            for core in harmful:
+                add(core, [cat], "teen")
+            for core in benign:
+                add(core, [], "benign")
+    for labels, lang, core in FOREIGN_FIFTH_BATCH:
+        add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
     return rows
 
 
