@@ -8,8 +8,9 @@ label plus a binary "harmful" gate, stored as ``head.*`` next to the tuned layer
 script chooses its thresholds on the *dev* split, as percentiles of the negatives'
 probabilities (teen lines: the benign hard negatives; adult lines: those and the teen-only
 scenes; for a category head also the harmful scenes of other categories): per label the 99th
-(adult review line) and the 98.5th (teen review line; the 99.5th for the teen-only signals,
-which have no adult line), for the gate the 97.5th and the 96.5th (see ``semantic.py`` for
+(adult review line) and the 98.5th (teen review line), for the teen-only signals the 99th of
+the benign hard negatives alone (they have no adult line, and a harmful prompt that also
+reads as teen-unsuitable is no error), for the gate the 97.5th and the 96.5th (see ``semantic.py`` for
 how they combine). Probabilities come from the int8 graph with the tuned layers, as the
 service runs it. The *test* split is never read here.
 """
@@ -36,7 +37,7 @@ OUT = Path(__file__).parent / HEAD_FILE
 # on it flags any proper noun: "a kafka outage clip" scored as a public figure).
 LABELS = tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != "likeness/public-figure")
 LABEL_PERCENTILES = (98.5, 99.0)  # teen, adult
-TEEN_ONLY_PERCENTILES = (99.5, 99.5)  # teen/* labels: their teen line is the only one used
+TEEN_ONLY_PERCENTILES = (99.0, 99.0)  # teen/* labels, on benign rows only: their only line
 GATE_PERCENTILES = (96.5, 97.5)
 
 
@@ -79,9 +80,12 @@ def train(encoder: object | None = None) -> bytes:
         # gate's lines are set on the benign hard negatives alone: teen-only scenes sit close
         # to harmful ones, and counting them would raise the gate's adult line (less recall)
         # for what is, for adults, a send-to-review at most.
+        # The teen-only signals' lines: on the benign rows alone (the teen-only scenes are their
+        # positives, and before this their lines sat above every teen-only scene: they never fired).
         best = _best_per_row(1.0 / (1.0 + np.exp(-(xd @ w + b))), od, len(dev_rows))
-        other = np.array([label is not None and r["kind"] == "harmful" and label not in r["labels"] for r in dev_rows])
-        negatives = (teen_negative, adult_negative if label is not None else teen_negative)
+        category = label is not None and not label.startswith("teen/")
+        other = np.array([category and r["kind"] == "harmful" and label not in r["labels"] for r in dev_rows])
+        negatives = (teen_negative, adult_negative if category else teen_negative)
         return [
             float(np.clip(np.percentile(best[negative | other], q), 0.02, 0.98))
             for negative, q in zip(negatives, percentiles, strict=True)

