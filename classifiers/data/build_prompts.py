@@ -34,11 +34,14 @@ from classifiers.data.prompts_src import (
     FIFTH_BATCH,
     FOREIGN,
     FOREIGN_FIFTH_BATCH,
+    FOREIGN_SIXTH_BATCH,
     FOURTH,
     PARENTS,
+    SIXTH_BATCH,
     TEEN_CORES,
     TEEN_FIFTH_BATCH,
     TEEN_FOURTH,
+    TEEN_SIXTH_BATCH,
     TEMPLATES,
 )
 
@@ -59,11 +62,14 @@ def all_cores() -> list[str]:
     """Every distinct scene of the source, sorted."""
     cores = {
         core
-        for batch in (CORES, TEEN_CORES, FOURTH, TEEN_FOURTH, FIFTH_BATCH, TEEN_FIFTH_BATCH)
+        for batch in (
+            *(CORES, TEEN_CORES, FOURTH, TEEN_FOURTH),
+            *(FIFTH_BATCH, TEEN_FIFTH_BATCH, SIXTH_BATCH, TEEN_SIXTH_BATCH),
+        )
         for harmful, benign in batch.values()
         for core in (*harmful, *benign)
     }
-    cores |= {core for _, _, core in (*FOREIGN, *FOREIGN_FIFTH_BATCH)}
+    cores |= {core for _, _, core in (*FOREIGN, *FOREIGN_FIFTH_BATCH, *FOREIGN_SIXTH_BATCH)}
     return sorted(cores)
 
 
@@ -169,8 +175,9 @@ def build() -> list[dict]:
             add(core, [], "benign")
     for labels, lang, core in FOREIGN:
         add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
+
     # Later batches come after every earlier row, so those rows (texts, tricks, splits) stay as they were.
-    for batch, teen in ((FOURTH, TEEN_FOURTH), (FIFTH_BATCH, TEEN_FIFTH_BATCH)):
+    def add_batch(batch: dict[str, tuple[list[str], list[str]]], teen: dict[str, tuple[list[str], list[str]]]) -> None:
         for cat, (harmful, benign) in batch.items():
             for core in harmful:
                 add(core, with_parents([cat]), "harmful")
@@ -181,7 +188,13 @@ def build() -> list[dict]:
                 add(core, [cat], "teen")
             for core in benign:
                 add(core, [], "benign")
+
+    add_batch(FOURTH, TEEN_FOURTH)
+    add_batch(FIFTH_BATCH, TEEN_FIFTH_BATCH)
     for labels, lang, core in FOREIGN_FIFTH_BATCH:
+        add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
+    add_batch(SIXTH_BATCH, TEEN_SIXTH_BATCH)
+    for labels, lang, core in FOREIGN_SIXTH_BATCH:
         add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
     return rows
 
