@@ -34,13 +34,17 @@ from classifiers.data.prompts_src import (
     FIFTH_BATCH,
     FOREIGN,
     FOREIGN_FIFTH_BATCH,
+    FOREIGN_SEVENTH_BATCH,
     FOREIGN_SIXTH_BATCH,
     FOURTH,
     PARENTS,
+    PLAIN_REQUESTS,
+    SEVENTH_BATCH,
     SIXTH_BATCH,
     TEEN_CORES,
     TEEN_FIFTH_BATCH,
     TEEN_FOURTH,
+    TEEN_SEVENTH_BATCH,
     TEEN_SIXTH_BATCH,
     TEMPLATES,
 )
@@ -64,12 +68,13 @@ def all_cores() -> list[str]:
         core
         for batch in (
             *(CORES, TEEN_CORES, FOURTH, TEEN_FOURTH),
-            *(FIFTH_BATCH, TEEN_FIFTH_BATCH, SIXTH_BATCH, TEEN_SIXTH_BATCH),
+            *(FIFTH_BATCH, TEEN_FIFTH_BATCH, SIXTH_BATCH, TEEN_SIXTH_BATCH, SEVENTH_BATCH, TEEN_SEVENTH_BATCH),
         )
         for harmful, benign in batch.values()
         for core in (*harmful, *benign)
     }
-    cores |= {core for _, _, core in (*FOREIGN, *FOREIGN_FIFTH_BATCH, *FOREIGN_SIXTH_BATCH)}
+    cores |= set(PLAIN_REQUESTS)
+    cores |= {core for _, _, core in (*FOREIGN, *FOREIGN_FIFTH_BATCH, *FOREIGN_SIXTH_BATCH, *FOREIGN_SEVENTH_BATCH)}
     return sorted(cores)
 
 
@@ -195,6 +200,11 @@ def build() -> list[dict]:
         add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
     add_batch(SIXTH_BATCH, TEEN_SIXTH_BATCH)
     for labels, lang, core in FOREIGN_SIXTH_BATCH:
+        add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
+    add_batch(SEVENTH_BATCH, TEEN_SEVENTH_BATCH)
+    for core in PLAIN_REQUESTS:
+        add(core, [], "benign")
+    for labels, lang, core in FOREIGN_SEVENTH_BATCH:
         add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
     return rows
 
