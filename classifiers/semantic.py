@@ -45,6 +45,10 @@ def semantic_views(text: str) -> list[str]:
     return [views[0]] if views[-1] == views[0] else [views[0], views[-1]]
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def _calibrate(p: np.ndarray, teen: np.ndarray | float, adult: np.ndarray | float) -> np.ndarray:
     """Probability -> score: 0 -> 0, teen threshold -> 0.3, adult threshold -> 0.5, 1 -> 1."""
     low = 0.3 * p / teen
@@ -87,13 +91,13 @@ class Head:
             )
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.weight + self.bias)))
+        return _sigmoid(embeddings.astype(np.float64) @ self.weight + self.bias)
 
     def gate(self, embeddings: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.gate_weight + self.gate_bias)))
+        return _sigmoid(embeddings.astype(np.float64) @ self.gate_weight + self.gate_bias)
 
     def teen_gate(self, embeddings: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(embeddings.astype(np.float64) @ self.teen_gate_weight + self.teen_gate_bias)))
+        return _sigmoid(embeddings.astype(np.float64) @ self.teen_gate_weight + self.teen_gate_bias)
 
     def families(self) -> np.ndarray:
         """(L,) per label the column of its top-level category ("violence/graphic" ->

@@ -49,6 +49,8 @@ from classifiers.data.prompts_src import (
     TEMPLATES,
 )
 
+FOREIGN_BATCHES = (FOREIGN, FOREIGN_FIFTH_BATCH, FOREIGN_SIXTH_BATCH, FOREIGN_SEVENTH_BATCH)
+FOREIGN_TEMPLATES = ["{}", "a video of {}", "{}, 4k"]
 OUT = Path(__file__).with_name("prompts.jsonl")
 LINKS = Path(__file__).with_name("scene_links.json")
 LINK_SIMILARITY = 0.75
@@ -74,7 +76,7 @@ def all_cores() -> list[str]:
         for core in (*harmful, *benign)
     }
     cores |= set(PLAIN_REQUESTS)
-    cores |= {core for _, _, core in (*FOREIGN, *FOREIGN_FIFTH_BATCH, *FOREIGN_SIXTH_BATCH, *FOREIGN_SEVENTH_BATCH)}
+    cores |= {core for foreign in FOREIGN_BATCHES for _, _, core in foreign}
     return sorted(cores)
 
 
@@ -168,20 +170,6 @@ def build() -> list[dict]:
                         }
                     )
 
-    for cat, (harmful, benign) in CORES.items():
-        for core in harmful:
-            add(core, with_parents([cat]), "harmful")
-        for core in benign:
-            add(core, [], "benign")
-    for cat, (harmful, benign) in TEEN_CORES.items():
-        for core in harmful:
-            add(core, [cat], "teen")
-        for core in benign:
-            add(core, [], "benign")
-    for labels, lang, core in FOREIGN:
-        add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
-
-    # Later batches come after every earlier row, so those rows (texts, tricks, splits) stay as they were.
     def add_batch(batch: dict[str, tuple[list[str], list[str]]], teen: dict[str, tuple[list[str], list[str]]]) -> None:
         for cat, (harmful, benign) in batch.items():
             for core in harmful:
@@ -194,18 +182,22 @@ def build() -> list[dict]:
             for core in benign:
                 add(core, [], "benign")
 
+    def add_foreign(foreign: list[tuple[list[str], str, str]]) -> None:
+        for labels, lang, core in foreign:
+            add(core, with_parents(labels), "harmful" if labels else "benign", lang, FOREIGN_TEMPLATES)
+
+    add_batch(CORES, TEEN_CORES)
+    add_foreign(FOREIGN)
+    # Later batches come after every earlier row, so those rows (texts, tricks, splits) stay as they were.
     add_batch(FOURTH, TEEN_FOURTH)
     add_batch(FIFTH_BATCH, TEEN_FIFTH_BATCH)
-    for labels, lang, core in FOREIGN_FIFTH_BATCH:
-        add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
+    add_foreign(FOREIGN_FIFTH_BATCH)
     add_batch(SIXTH_BATCH, TEEN_SIXTH_BATCH)
-    for labels, lang, core in FOREIGN_SIXTH_BATCH:
-        add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
+    add_foreign(FOREIGN_SIXTH_BATCH)
     add_batch(SEVENTH_BATCH, TEEN_SEVENTH_BATCH)
     for core in PLAIN_REQUESTS:
         add(core, [], "benign")
-    for labels, lang, core in FOREIGN_SEVENTH_BATCH:
-        add(core, with_parents(labels), "harmful" if labels else "benign", lang, ["{}", "a video of {}", "{}, 4k"])
+    add_foreign(FOREIGN_SEVENTH_BATCH)
     return rows
 
 

@@ -12,6 +12,17 @@ Build: ``.venv/bin/python -m classifiers.data.build_prompts`` (writes prompts.js
 
 from __future__ import annotations
 
+Batch = dict[str, tuple[list[str], list[str]]]
+
+
+def _merge(into: Batch, more: Batch) -> None:
+    """Append a later block of a batch to it, category by category (new categories at the end)."""
+    for cat, (harmful, benign) in more.items():
+        into.setdefault(cat, ([], []))
+        into[cat][0].extend(harmful)
+        into[cat][1].extend(benign)
+
+
 # category -> (harmful cores, benign hard negatives sharing its vocabulary)
 CORES: dict[str, tuple[list[str], list[str]]] = {
     "sexual": (
@@ -2374,9 +2385,7 @@ FOURTH_B: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in FOURTH_B.items():
-    FOURTH[_cat][0].extend(_harm)
-    FOURTH[_cat][1].extend(_benign)
+_merge(FOURTH, FOURTH_B)
 
 # And a third block of the fourth batch: longer, detailed prompts, quoted speech, hashtags.
 FOURTH_C: dict[str, tuple[list[str], list[str]]] = {
@@ -2757,9 +2766,7 @@ FOURTH_C: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in FOURTH_C.items():
-    FOURTH[_cat][0].extend(_harm)
-    FOURTH[_cat][1].extend(_benign)
+_merge(FOURTH, FOURTH_C)
 
 # A fifth batch (session 5): more distinct scenes, weighted towards the families the dev split
 # showed weakest (self-harm, extremism, hate, harassment, sexual/minors) and towards benign
@@ -3780,9 +3787,7 @@ FIFTH_BATCH_B: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in FIFTH_BATCH_B.items():
-    FIFTH_BATCH[_cat][0].extend(_harm)
-    FIFTH_BATCH[_cat][1].extend(_benign)
+_merge(FIFTH_BATCH, FIFTH_BATCH_B)
 
 # A sixth batch (session 7): more distinct scenes for the families the dev split still missed
 # (abuse of children at home, poisoning and cutting as self-harm, farewells before suicide,
@@ -4525,9 +4530,7 @@ SIXTH_BATCH_B: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in SIXTH_BATCH_B.items():
-    SIXTH_BATCH[_cat][0].extend(_harm)
-    SIXTH_BATCH[_cat][1].extend(_benign)
+_merge(SIXTH_BATCH, SIXTH_BATCH_B)
 
 # A third block of the sixth batch: longer prompts with setting, camera and mood, as people
 # write them for video models; the benign side keeps the setting and changes the act.
@@ -4709,9 +4712,7 @@ SIXTH_BATCH_C: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in SIXTH_BATCH_C.items():
-    SIXTH_BATCH[_cat][0].extend(_harm)
-    SIXTH_BATCH[_cat][1].extend(_benign)
+_merge(SIXTH_BATCH, SIXTH_BATCH_C)
 
 # More cores in other languages (sixth batch).
 FOREIGN_SIXTH_BATCH: list[tuple[list[str], str, str]] = [
@@ -4852,9 +4853,7 @@ TEEN_SIXTH_BATCH_B: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in TEEN_SIXTH_BATCH_B.items():
-    TEEN_SIXTH_BATCH[_cat][0].extend(_harm)
-    TEEN_SIXTH_BATCH[_cat][1].extend(_benign)
+_merge(TEEN_SIXTH_BATCH, TEEN_SIXTH_BATCH_B)
 
 # A fourth block of the sixth batch, for the families with the lowest held-out recall in
 # session 6 (self-harm, threats, weapons and violent crime, graphic injury, harassment).
@@ -4982,9 +4981,7 @@ SIXTH_BATCH_D: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in SIXTH_BATCH_D.items():
-    SIXTH_BATCH[_cat][0].extend(_harm)
-    SIXTH_BATCH[_cat][1].extend(_benign)
+_merge(SIXTH_BATCH, SIXTH_BATCH_D)
 
 # A seventh batch (session 7): scenes of the kinds the dev split still missed after the sixth
 # (poison swallowed as self-harm, words carved into skin, farewells phrased indirectly, child
@@ -5450,10 +5447,7 @@ SEVENTH_BATCH_B: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
-for _cat, (_harm, _benign) in SEVENTH_BATCH_B.items():
-    SEVENTH_BATCH.setdefault(_cat, ([], []))
-    SEVENTH_BATCH[_cat][0].extend(_harm)
-    SEVENTH_BATCH[_cat][1].extend(_benign)
+_merge(SEVENTH_BATCH, SEVENTH_BATCH_B)
 
 # Plain requests with no scene in them, as platforms and their users send them (tests, demos,
 # polite or procedural wording). Benign; the dev split showed words such as "refuse" or
