@@ -31,8 +31,10 @@ import numpy as np
 
 from classifiers.data.prompts_src import (
     CORES,
+    EIGHTH_BATCH,
     FIFTH_BATCH,
     FOREIGN,
+    FOREIGN_EIGHTH_BATCH,
     FOREIGN_FIFTH_BATCH,
     FOREIGN_SEVENTH_BATCH,
     FOREIGN_SIXTH_BATCH,
@@ -42,6 +44,7 @@ from classifiers.data.prompts_src import (
     SEVENTH_BATCH,
     SIXTH_BATCH,
     TEEN_CORES,
+    TEEN_EIGHTH_BATCH,
     TEEN_FIFTH_BATCH,
     TEEN_FOURTH,
     TEEN_SEVENTH_BATCH,
@@ -49,7 +52,13 @@ from classifiers.data.prompts_src import (
     TEMPLATES,
 )
 
-FOREIGN_BATCHES = (FOREIGN, FOREIGN_FIFTH_BATCH, FOREIGN_SIXTH_BATCH, FOREIGN_SEVENTH_BATCH)
+FOREIGN_BATCHES = (
+    FOREIGN,
+    FOREIGN_FIFTH_BATCH,
+    FOREIGN_SIXTH_BATCH,
+    FOREIGN_SEVENTH_BATCH,
+    FOREIGN_EIGHTH_BATCH,
+)
 FOREIGN_TEMPLATES = ["{}", "a video of {}", "{}, 4k"]
 OUT = Path(__file__).with_name("prompts.jsonl")
 LINKS = Path(__file__).with_name("scene_links.json")
@@ -71,6 +80,7 @@ def all_cores() -> list[str]:
         for batch in (
             *(CORES, TEEN_CORES, FOURTH, TEEN_FOURTH),
             *(FIFTH_BATCH, TEEN_FIFTH_BATCH, SIXTH_BATCH, TEEN_SIXTH_BATCH, SEVENTH_BATCH, TEEN_SEVENTH_BATCH),
+            *(EIGHTH_BATCH, TEEN_EIGHTH_BATCH),
         )
         for harmful, benign in batch.values()
         for core in (*harmful, *benign)
@@ -198,6 +208,8 @@ def build() -> list[dict]:
     for core in PLAIN_REQUESTS:
         add(core, [], "benign")
     add_foreign(FOREIGN_SEVENTH_BATCH)
+    add_batch(EIGHTH_BATCH, TEEN_EIGHTH_BATCH)
+    add_foreign(FOREIGN_EIGHTH_BATCH)
     return rows
 
 
