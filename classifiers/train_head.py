@@ -63,10 +63,13 @@ def _best_per_row(p: np.ndarray, owner: list[int], n: int) -> np.ndarray:
     return best
 
 
-def train(encoder: object | None = None) -> bytes:
+def train(encoder: object | None = None, overlay: bytes | None = None) -> bytes:
+    """``overlay``: the tuned layers and head to calibrate (default: the shipped ones); the
+    encoder must run the same layers."""
     from .minilm_onnx import MiniLMOnnx
 
-    enc = encoder or MiniLMOnnx(overlay=tuned_overlay(), quantized=True)
+    overlay = overlay or tuned_overlay()
+    enc = encoder or MiniLMOnnx(overlay=overlay, quantized=True)
     dev_rows = load("dev")
     xd, od = embed_rows(dev_rows, enc)
     # For teens the negatives are the benign hard negatives; for adults also the teen-only
@@ -94,7 +97,7 @@ def train(encoder: object | None = None) -> bytes:
 
     from safetensors.numpy import load as load_tensors
 
-    tensors = load_tensors(tuned_overlay())
+    tensors = load_tensors(overlay)
     w_all, b_all = tensors["head.weight"].astype(np.float64), tensors["head.bias"].astype(np.float64)
     n = len(LABELS)
     if w_all.shape[0] != n + 2:
@@ -143,14 +146,22 @@ def same_head(a: Head, b: Head, atol: float = 1e-3) -> bool:
     )
 
 
-def write_or_check(what: str, out: Path, make: Callable[[], bytes], same: Callable[[bytes, bytes], bool]) -> int:
+def write_or_check(
+    what: str,
+    out: Path,
+    make: Callable[[], bytes],
+    same: Callable[[bytes, bytes], bool],
+    check: bool | None = None,
+) -> int:
     """The command line of a reproducible artifact: make it and write ``out``, or with
-    ``--check`` compare it with the shipped one (exit 1 when they differ)."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--check", action="store_true", help=f"compare with the shipped {what} instead of writing")
-    args = ap.parse_args()
+    ``--check`` compare it with the shipped one (exit 1 when they differ). ``check``: already
+    parsed by the caller (None: parse the command line here)."""
+    if check is None:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--check", action="store_true", help=f"compare with the shipped {what} instead of writing")
+        check = ap.parse_args().check
     data = make()
-    if args.check:
+    if check:
         ok = same(data, out.read_bytes())
         print(f"shipped {what} matches the script" if ok else f"shipped {what} DIFFERS from the script")
         return 0 if ok else 1

@@ -68,6 +68,29 @@ def test_shipped_encoder_layers_are_what_the_tuning_script_makes() -> None:
     assert tune_encoder.same_layers(tune_encoder.serialise(tune_encoder.tune()), tune_encoder.OUT.read_bytes())
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--seed", "7"],
+        ["--epochs", "2", "--check"],
+        ["--seed", "7", "--out", "classifiers/data/semantic_encoder.safetensors"],
+    ],
+)
+def test_a_candidate_tuning_never_overwrites_or_checks_the_shipped_layers(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from classifiers import tune_encoder
+
+    monkeypatch.chdir(tune_encoder.OUT.parents[2])
+    monkeypatch.setattr("sys.argv", ["tune_encoder", *argv])
+    monkeypatch.setattr(tune_encoder, "tune", lambda *a: pytest.fail("tuned despite a refused command line"))
+    before = tune_encoder.OUT.read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        tune_encoder.main()
+    assert exc.value.code == 2 and "--out" in capsys.readouterr().err
+    assert tune_encoder.OUT.read_bytes() == before
+
+
 def test_tuned_overlay_holds_the_tuned_layers_and_the_head(encoder: MiniLMOnnx, tuned: MiniLMOnnx) -> None:
     from safetensors.numpy import load
 
