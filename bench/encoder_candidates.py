@@ -2,6 +2,7 @@
 
     .venv/bin/python -m classifiers.tune_encoder --seed 3 --out /tmp/seed3.safetensors
     .venv/bin/python bench/encoder_candidates.py /tmp/seed3.safetensors [more.safetensors ...]
+    .venv/bin/python bench/encoder_candidates.py /tmp/seed3.safetensors+/tmp/seed4.safetensors  # an ensemble
 
 For the shipped layers and each candidate (its head's lines chosen on dev as
 ``train_head`` would): the gate's "oracle" (recall on harmful prompts at 3 % benign FPR with
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load as load_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,6 +35,7 @@ from classifiers.policy import Policy  # noqa: E402
 from classifiers.public_figures import PublicFigureClassifier  # noqa: E402
 from classifiers.semantic import Head, SemanticClassifier, tuned_overlay  # noqa: E402
 from classifiers.train_head import _best_per_row, embed_rows, load, train  # noqa: E402
+from classifiers.tune_encoder import serialise  # noqa: E402
 from tests.unit.test_semantic import PLAIN_PROBES  # noqa: E402
 
 # (prompt, age band, outcome, a category the decision must name): the end-to-end tests' fixed prompts.
@@ -62,12 +65,34 @@ def oracle(gate: np.ndarray, kind: np.ndarray, fpr: float = 3.0) -> float:
     return float((gate[kind == "harmful"] > line).mean())
 
 
-def evaluate(name: str, overlay: bytes, rows: dict[str, list[dict]], keyword_layers: KeywordLayers) -> float | None:
+class Ensemble:
+    """Members side by side: each text's embeddings concatenated, so that a head whose weights
+    are the members' heads stacked (and divided by their count) gives the mean of their logits."""
+
+    def __init__(self, overlays: list[bytes]) -> None:
+        self.members = [MiniLMOnnx(overlay=o, quantized=True) for o in overlays]
+        heads = [load_tensors(o) for o in overlays]
+        self.overlay = serialise(
+            {
+                "head.weight": np.concatenate([h["head.weight"] for h in heads], axis=1) / len(heads),
+                "head.bias": np.mean([h["head.bias"] for h in heads], axis=0),
+            }
+        )
+
+    def start(self) -> None:
+        for m in self.members:
+            m.start()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.concatenate([m.encode(texts) for m in self.members], axis=1)
+
+
+def evaluate(name: str, overlays: list[bytes], rows: dict[str, list[dict]], keywords: KeywordLayers) -> float | None:
     """Prints the candidate's figures; returns its dev oracle if it passes the pinned prompts."""
     t0 = time.perf_counter()
-    encoder = MiniLMOnnx(overlay=overlay, quantized=True)
+    encoder = Ensemble(overlays)
     encoder.start()
-    head = Head.load(train(encoder, overlay=overlay))
+    head = Head.load(train(encoder, overlay=encoder.overlay))
     semantic = SemanticClassifier(head=head, encoder=encoder)
     semantic.start()
     policy = Policy()
@@ -80,7 +105,7 @@ def evaluate(name: str, overlay: bytes, rows: dict[str, list[dict]], keyword_lay
         dev_oracle = oracle(gate, kind) if split == "dev" else dev_oracle
         stack = [
             combine([*layers, ("semantic", s)])
-            for layers, s in zip(keyword_layers.rows[split], semantic.score_many([r["text"] for r in rs]), strict=True)
+            for layers, s in zip(keywords.rows[split], semantic.score_many([r["text"] for r in rs]), strict=True)
         ]
         flagged = np.array([policy.decide(s, "adult").outcome != "allow" for s in stack])
         teen = np.array([policy.decide(s, "teen").outcome != "allow" for s in stack])
@@ -94,7 +119,7 @@ def evaluate(name: str, overlay: bytes, rows: dict[str, list[dict]], keyword_lay
         if d.outcome != "allow":
             failures.append(f"plain request {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
     for prompt, band, outcome, category in PINNED:
-        s = combine([*keyword_layers.score(prompt), ("semantic", semantic.score(prompt))])
+        s = combine([*keywords.score(prompt), ("semantic", semantic.score(prompt))])
         d = policy.decide(s, band)
         if d.outcome != outcome or (category and not any(r.startswith(category + " ") for r in d.reasons)):
             failures.append(f"{prompt!r} ({band}): {d.outcome}, expected {outcome} ({'; '.join(d.reasons[:2])})")
@@ -109,18 +134,22 @@ def evaluate(name: str, overlay: bytes, rows: dict[str, list[dict]], keyword_lay
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("candidates", nargs="*", type=Path, help="tuned layers (.safetensors) from tune_encoder --out")
+    ap.add_argument(
+        "candidates",
+        nargs="*",
+        help="tuned layers (.safetensors) from tune_encoder --out; A+B+...: the ensemble of those (mean logits)",
+    )
     ap.add_argument("--no-shipped", action="store_true", help="skip the shipped layers (the baseline)")
     args = ap.parse_args()
-    for path in args.candidates:
+    for path in (Path(p) for c in args.candidates for p in c.split("+")):
         if not path.is_file():
             ap.error(f"no such candidate file: {path}")
     rows = {split: load(split) for split in SPLITS}
     keyword_layers = KeywordLayers(rows)
     print(f"{sum(len(r) for r in rows.values())} prompts ({', '.join(f'{len(r)} {s}' for s, r in rows.items())})")
-    runs = [] if args.no_shipped else [("shipped", tuned_overlay())]
-    runs += [(str(p), p.read_bytes()) for p in args.candidates]
-    results = {name: evaluate(name, overlay, rows, keyword_layers) for name, overlay in runs}
+    runs = [] if args.no_shipped else [("shipped", [tuned_overlay()])]
+    runs += [(c, [Path(p).read_bytes() for p in c.split("+")]) for c in args.candidates]
+    results = {name: evaluate(name, overlays, rows, keyword_layers) for name, overlays in runs}
     passing = {name: dev for name, dev in results.items() if dev is not None}
     print(f"pass the pinned prompts: {', '.join(passing) or 'none'}")
     if passing:
