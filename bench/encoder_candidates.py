@@ -33,8 +33,8 @@ from classifiers.lexicon import LexiconClassifier  # noqa: E402
 from classifiers.minilm_onnx import MiniLMOnnx  # noqa: E402
 from classifiers.policy import Policy  # noqa: E402
 from classifiers.public_figures import PublicFigureClassifier  # noqa: E402
-from classifiers.semantic import Head, SemanticClassifier, tuned_overlay  # noqa: E402
-from classifiers.train_head import _best_per_row, embed_rows, load, train  # noqa: E402
+from classifiers.semantic import Head, SemanticClassifier, semantic_views, tuned_overlay  # noqa: E402
+from classifiers.train_head import _best_per_row, load, train  # noqa: E402
 from classifiers.tune_encoder import serialise  # noqa: E402
 from tests.unit.test_semantic import PLAIN_PROBES  # noqa: E402
 
@@ -100,17 +100,19 @@ def evaluate(name: str, overlays: list[bytes], rows: dict[str, list[dict]], keyw
     for split in SPLITS:
         rs = rows[split]
         kind = np.array([r["kind"] for r in rs])
-        x, owner = embed_rows(rs, encoder)
-        gate = _best_per_row(head.gate(x), owner, len(rs))
-        dev_oracle = oracle(gate, kind) if split == "dev" else dev_oracle
+        views = [semantic_views(r["text"]) for r in rs]
+        x = encoder.encode([v for vs in views for v in vs])  # once: for the gate and for the stack
+        owner = [i for i, vs in enumerate(views) for _ in vs]
+        ranking = oracle(_best_per_row(head.gate(x), owner, len(rs)), kind)
+        dev_oracle = ranking if split == "dev" else dev_oracle
         stack = [
             combine([*layers, ("semantic", s)])
-            for layers, s in zip(keywords.rows[split], semantic.score_many([r["text"] for r in rs]), strict=True)
+            for layers, s in zip(keywords.rows[split], semantic.score_embedded(views, x), strict=True)
         ]
         flagged = np.array([policy.decide(s, "adult").outcome != "allow" for s in stack])
         teen = np.array([policy.decide(s, "teen").outcome != "allow" for s in stack])
         figures.append(
-            f"{split}: oracle {oracle(gate, kind):.3f}, stack {flagged[kind == 'harmful'].mean():.3f} @ "
+            f"{split}: oracle {ranking:.3f}, stack {flagged[kind == 'harmful'].mean():.3f} @ "
             f"{flagged[kind == 'benign'].mean() * 100:.2f} %, teen-only for teens {teen[kind == 'teen'].mean():.2f}"
         )
     failures = []

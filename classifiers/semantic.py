@@ -173,8 +173,10 @@ class SemanticClassifier(PromptClassifier):
         if not texts:
             return []
         views = [semantic_views(t) for t in texts]
-        flat = [v for vs in views for v in vs]
-        emb = self.embed(flat)
+        return self.score_embedded(views, self.embed([v for vs in views for v in vs]))
+
+    def score_embedded(self, views: list[list[str]], emb: np.ndarray) -> list[Scores]:
+        """Per text, from the embeddings of its views (each text's ``semantic_views``, in order)."""
         head = self._head
         assert head is not None
         scores = head.scores(emb)

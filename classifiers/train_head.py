@@ -151,15 +151,10 @@ def write_or_check(
     out: Path,
     make: Callable[[], bytes],
     same: Callable[[bytes, bytes], bool],
-    check: bool | None = None,
+    check: bool,
 ) -> int:
-    """The command line of a reproducible artifact: make it and write ``out``, or with
-    ``--check`` compare it with the shipped one (exit 1 when they differ). ``check``: already
-    parsed by the caller (None: parse the command line here)."""
-    if check is None:
-        ap = argparse.ArgumentParser()
-        ap.add_argument("--check", action="store_true", help=f"compare with the shipped {what} instead of writing")
-        check = ap.parse_args().check
+    """A reproducible artifact: make it and write ``out``, or with ``check`` compare it with the
+    shipped one (exit 1 when they differ)."""
     data = make()
     if check:
         ok = same(data, out.read_bytes())
@@ -171,7 +166,10 @@ def write_or_check(
 
 
 def main() -> int:
-    return write_or_check("head", OUT, train, lambda a, b: same_head(Head.load(a), Head.load(b)))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="compare with the shipped head instead of writing")
+    check = ap.parse_args().check
+    return write_or_check("head", OUT, train, lambda a, b: same_head(Head.load(a), Head.load(b)), check=check)
 
 
 if __name__ == "__main__":
