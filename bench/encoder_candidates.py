@@ -28,6 +28,7 @@ from safetensors.numpy import load as load_tensors
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import Interval, SceneBootstrap  # noqa: E402
 from classifiers.base import Scores, combine  # noqa: E402
 from classifiers.lexicon import LexiconClassifier  # noqa: E402
 from classifiers.minilm_onnx import MiniLMOnnx  # noqa: E402
@@ -60,11 +61,6 @@ class KeywordLayers:
         return [("lexicon", self.lexicon.score(text)), ("public_figures", self.names.score(text))]
 
 
-def oracle(gate: np.ndarray, kind: np.ndarray, fpr: float = 3.0) -> float:
-    line = np.percentile(gate[kind == "benign"], 100 - fpr)
-    return float((gate[kind == "harmful"] > line).mean())
-
-
 class Ensemble:
     """Members side by side: each text's embeddings concatenated, so that a head whose weights
     are the members' heads stacked (and divided by their count) gives the mean of their logits."""
@@ -87,8 +83,16 @@ class Ensemble:
         return np.concatenate([m.encode(texts) for m in self.members], axis=1)
 
 
-def evaluate(name: str, overlays: list[bytes], rows: dict[str, list[dict]], keywords: KeywordLayers) -> float | None:
-    """Prints the candidate's figures; returns its dev oracle if it passes the pinned prompts."""
+def evaluate(
+    name: str,
+    overlays: list[bytes],
+    rows: dict[str, list[dict]],
+    keywords: KeywordLayers,
+    boots: dict[str, SceneBootstrap],
+    baseline: dict[str, Interval] | None,
+) -> tuple[dict[str, Interval], bool]:
+    """Prints the candidate's figures (its gate oracle against ``baseline``'s on the same
+    scene resamples); returns its oracle per split and whether it passes the pinned prompts."""
     t0 = time.perf_counter()
     encoder = Ensemble(overlays)
     encoder.start()
@@ -96,15 +100,15 @@ def evaluate(name: str, overlays: list[bytes], rows: dict[str, list[dict]], keyw
     semantic = SemanticClassifier(head=head, encoder=encoder)
     semantic.start()
     policy = Policy()
-    figures, dev_oracle = [], 0.0
+    figures, oracles = [], {}
     for split in SPLITS:
         rs = rows[split]
         kind = np.array([r["kind"] for r in rs])
         views = [semantic_views(r["text"]) for r in rs]
         x = encoder.encode([v for vs in views for v in vs])  # once: for the gate and for the stack
         owner = [i for i, vs in enumerate(views) for _ in vs]
-        ranking = oracle(_best_per_row(head.gate(x), owner, len(rs)), kind)
-        dev_oracle = ranking if split == "dev" else dev_oracle
+        ranking = oracles[split] = boots[split].oracle(_best_per_row(head.gate(x), owner, len(rs)))
+        paired = f" (minus the shipped layers': {ranking.minus(baseline[split])})" if baseline else ""
         stack = [
             combine([*layers, ("semantic", s)])
             for layers, s in zip(keywords.rows[split], semantic.score_embedded(views, x), strict=True)
@@ -112,7 +116,7 @@ def evaluate(name: str, overlays: list[bytes], rows: dict[str, list[dict]], keyw
         flagged = np.array([policy.decide(s, "adult").outcome != "allow" for s in stack])
         teen = np.array([policy.decide(s, "teen").outcome != "allow" for s in stack])
         figures.append(
-            f"{split}: oracle {ranking:.3f}, stack {flagged[kind == 'harmful'].mean():.3f} @ "
+            f"{split}: oracle {ranking}{paired}, stack {flagged[kind == 'harmful'].mean():.3f} @ "
             f"{flagged[kind == 'benign'].mean() * 100:.2f} %, teen-only for teens {teen[kind == 'teen'].mean():.2f}"
         )
     failures = []
@@ -131,7 +135,7 @@ def evaluate(name: str, overlays: list[bytes], rows: dict[str, list[dict]], keyw
     print("  pinned prompts: " + ("all pass" if not failures else f"{len(failures)} FAIL"))
     for f in failures:
         print(f"    {f}")
-    return None if failures else dev_oracle
+    return oracles, not failures
 
 
 def main() -> int:
@@ -149,10 +153,16 @@ def main() -> int:
     rows = {split: load(split) for split in SPLITS}
     keyword_layers = KeywordLayers(rows)
     print(f"{sum(len(r) for r in rows.values())} prompts ({', '.join(f'{len(r)} {s}' for s, r in rows.items())})")
-    runs = [] if args.no_shipped else [("shipped", [tuned_overlay()])]
-    runs += [(c, [Path(p).read_bytes() for p in c.split("+")]) for c in args.candidates]
-    results = {name: evaluate(name, overlays, rows, keyword_layers) for name, overlays in runs}
-    passing = {name: dev for name, dev in results.items() if dev is not None}
+    print("oracle: gate recall at 3 % FPR, line chosen on the split; [95 % interval over scenes], bench/stats.py")
+    boots = {split: SceneBootstrap(rs) for split, rs in rows.items()}
+    baseline, passing = None, {}
+    if not args.no_shipped:
+        baseline, ok = evaluate("shipped", [tuned_overlay()], rows, keyword_layers, boots, None)
+        passing = {"shipped": baseline["dev"].value} if ok else {}
+    for c in args.candidates:
+        oracles, ok = evaluate(c, [Path(p).read_bytes() for p in c.split("+")], rows, keyword_layers, boots, baseline)
+        if ok:
+            passing[c] = oracles["dev"].value
     print(f"pass the pinned prompts: {', '.join(passing) or 'none'}")
     if passing:
         print(f"best dev oracle among them (the selection rule): {max(passing, key=passing.__getitem__)}")

@@ -24,6 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import SceneBootstrap  # noqa: E402
 from classifiers.base import CATEGORIES, TEEN_CATEGORIES, Scores, combine  # noqa: E402
 from classifiers.lexicon import LexiconClassifier  # noqa: E402
 from classifiers.policy import Policy  # noqa: E402
@@ -32,7 +33,9 @@ from classifiers.semantic import SemanticClassifier  # noqa: E402
 from classifiers.train_head import load  # noqa: E402
 
 
-def evaluate(name: str, rows: list[dict], scores: list[Scores], policy: Policy, *, per_category: bool) -> None:
+def evaluate(
+    name: str, rows: list[dict], scores: list[Scores], policy: Policy, boot: SceneBootstrap, *, per_category: bool
+) -> None:
     def flagged(s: Scores, band: str) -> bool:
         return policy.decide(s, band).outcome != "allow"
 
@@ -46,6 +49,11 @@ def evaluate(name: str, rows: list[dict], scores: list[Scores], policy: Policy, 
         f"benign FPR {np.mean(benign) * 100:.2f} % ({sum(benign)}/{len(benign)}) | "
         f"teen-only: flagged for teens {np.mean(teen_for_teens):.3f}, for adults {np.mean(teen_for_adults):.3f} | "
         f"benign FPR for teens {np.mean(benign_teen) * 100:.2f} %"
+    )
+    adult = np.array([flagged(s, "adult") for s in scores])
+    print(
+        f"{'':28s} 95 % intervals over scenes: recall {boot.rate(adult, 'harmful')}, "
+        f"FPR {boot.rate(adult, 'benign').percent()}"
     )
     if not per_category:
         return
@@ -120,7 +128,7 @@ def main() -> None:
     print(
         f"# {args.split} split: {len(rows)} prompts ({sum(r['kind'] == 'harmful' for r in rows)} harmful, "
         f"{sum(r['kind'] == 'benign' for r in rows)} benign hard negatives, {sum(r['kind'] == 'teen' for r in rows)} "
-        "teen-only)\n"
+        "teen-only)"
     )
     lexicon = [lex.score(r["text"]) for r in rows]
     named = [names.score(r["text"]) for r in rows]
@@ -130,9 +138,12 @@ def main() -> None:
         combine([("lexicon", a), ("public_figures", b), ("semantic", c)])
         for a, b, c in zip(lexicon, named, sem_scores, strict=True)
     ]
-    evaluate("lexicon + names", rows, default, policy, per_category=False)
-    evaluate("semantic alone", rows, sem_scores, policy, per_category=False)
-    evaluate("default: + semantic", rows, both, policy, per_category=True)
+    boot = SceneBootstrap(rows)
+    scenes = {k: len({r["core"] for r in rows if r["kind"] == k}) for k in ("harmful", "benign")}
+    print(f"(scenes: {scenes['harmful']} harmful, {scenes['benign']} benign; intervals: bench/stats.py)\n")
+    evaluate("lexicon + names", rows, default, policy, boot, per_category=False)
+    evaluate("semantic alone", rows, sem_scores, policy, boot, per_category=False)
+    evaluate("default: + semantic", rows, both, policy, boot, per_category=True)
     if not args.no_latency:
         latency(lex, sem, load())
 
