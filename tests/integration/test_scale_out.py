@@ -84,14 +84,21 @@ def test_two_apis_three_workers_sixty_generations_one_worker_killed(cluster: dic
     assert len(set(ids)) == N
 
     victim = cluster["procs"]["worker0"]
-    wait_until(
-        lambda: bool(
-            sql(db, "SELECT 1 FROM generations WHERE status = 'running' AND lease_owner LIKE $1", f"%:{victim.pid}:%")
-        ),
-        timeout=120,
-        what="worker0 to hold a job",
-    )
-    held = sql(db, "SELECT id FROM generations WHERE status = 'running' AND lease_owner LIKE $1", f"%:{victim.pid}:%")
+    held: list[dict[str, Any]] = []
+
+    def frozen_holding_a_job() -> bool:
+        """Stop worker0 while it holds a job, so that the job it is killed with is the job read
+        here (unstopped, it can finish the job between the read and the kill)."""
+        running = "SELECT id FROM generations WHERE status = 'running' AND lease_owner LIKE $1"
+        if not sql(db, running, f"%:{victim.pid}:%"):
+            return False
+        os.killpg(victim.pid, signal.SIGSTOP)
+        held[:] = sql(db, running, f"%:{victim.pid}:%")
+        if not held:  # it finished in between: let it take another
+            os.killpg(victim.pid, signal.SIGCONT)
+        return bool(held)
+
+    wait_until(frozen_holding_a_job, timeout=120, what="worker0 to hold a job")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(10)
 
