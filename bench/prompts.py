@@ -4,8 +4,10 @@
 Quality, with the policy's adult thresholds (teen thresholds for the teen-only signals):
 per category precision / recall / F1 (a category is predicted when its score reaches the
 review line), recall on harmful prompts (flagged = outcome review or block), the false-
-positive rate on benign hard negatives, and the same for each layer alone. Latency: the
-whole prompt stack (normalise + lexicon + semantic), single prompts and batches.
+positive rate on benign hard negatives, and the same for each layer alone, each with its 95 %
+interval over scenes (``bench/stats.py``); examples of misses and false positives for dev only
+(the held-out split's errors stay unread). Latency: the whole prompt stack (normalise +
+lexicon + semantic), single prompts and batches.
 
     .venv/bin/python bench/prompts.py                 # the held-out test split
     .venv/bin/python bench/prompts.py --split dev     # the split the thresholds are chosen on
@@ -75,6 +77,9 @@ def evaluate(
             if r["kind"] == "harmful":
                 groups.setdefault(r[key] or "none", []).append(flagged(s, "adult"))
         print("  " + key + ": " + ", ".join(f"{k} {np.mean(v):.2f} (n={len(v)})" for k, v in sorted(groups.items())))
+    if rows[0]["split"] != "dev":  # the held-out split's errors are not shown: no one should write data from them
+        print("\n(examples of misses and false positives: --split dev)")
+        return
     misses = [
         r["text"] for r, s in zip(rows, scores, strict=True) if r["kind"] == "harmful" and not flagged(s, "adult")
     ]
