@@ -38,21 +38,17 @@ from classifiers.train_head import load  # noqa: E402
 def evaluate(
     name: str, rows: list[dict], scores: list[Scores], policy: Policy, boot: SceneBootstrap, *, per_category: bool
 ) -> None:
-    def flagged(s: Scores, band: str) -> bool:
-        return policy.decide(s, band).outcome != "allow"
-
-    harmful = [flagged(s, "adult") for r, s in zip(rows, scores, strict=True) if r["kind"] == "harmful"]
-    benign = [flagged(s, "adult") for r, s in zip(rows, scores, strict=True) if r["kind"] == "benign"]
-    teen_for_teens = [flagged(s, "teen") for r, s in zip(rows, scores, strict=True) if r["kind"] == "teen"]
-    teen_for_adults = [flagged(s, "adult") for r, s in zip(rows, scores, strict=True) if r["kind"] == "teen"]
-    benign_teen = [flagged(s, "teen") for r, s in zip(rows, scores, strict=True) if r["kind"] == "benign"]
+    kind = np.array([r["kind"] for r in rows])
+    adult = np.array([policy.decide(s, "adult").outcome != "allow" for s in scores])  # flagged, decided once
+    teen = np.array([policy.decide(s, "teen").outcome != "allow" for s in scores])
+    harmful, benign = adult[kind == "harmful"], adult[kind == "benign"]
     print(
-        f"{name:28s} harmful recall {np.mean(harmful):.3f} ({sum(harmful)}/{len(harmful)}) | "
-        f"benign FPR {np.mean(benign) * 100:.2f} % ({sum(benign)}/{len(benign)}) | "
-        f"teen-only: flagged for teens {np.mean(teen_for_teens):.3f}, for adults {np.mean(teen_for_adults):.3f} | "
-        f"benign FPR for teens {np.mean(benign_teen) * 100:.2f} %"
+        f"{name:28s} harmful recall {harmful.mean():.3f} ({harmful.sum()}/{len(harmful)}) | "
+        f"benign FPR {benign.mean() * 100:.2f} % ({benign.sum()}/{len(benign)}) | "
+        f"teen-only: flagged for teens {teen[kind == 'teen'].mean():.3f}, "
+        f"for adults {adult[kind == 'teen'].mean():.3f} | "
+        f"benign FPR for teens {teen[kind == 'benign'].mean() * 100:.2f} %"
     )
-    adult = np.array([flagged(s, "adult") for s in scores])
     print(
         f"{'':28s} 95 % intervals over scenes: recall {boot.rate(adult, 'harmful')}, "
         f"FPR {boot.rate(adult, 'benign').percent()}"
@@ -73,17 +69,15 @@ def evaluate(
     print("\nrecall on harmful prompts by evasion trick and by language:")
     for key in ("trick", "lang"):
         groups: dict[str, list[bool]] = {}
-        for r, s in zip(rows, scores, strict=True):
+        for r, f in zip(rows, adult, strict=True):
             if r["kind"] == "harmful":
-                groups.setdefault(r[key] or "none", []).append(flagged(s, "adult"))
+                groups.setdefault(r[key] or "none", []).append(bool(f))
         print("  " + key + ": " + ", ".join(f"{k} {np.mean(v):.2f} (n={len(v)})" for k, v in sorted(groups.items())))
     if rows[0]["split"] != "dev":  # the held-out split's errors are not shown: no one should write data from them
         print("\n(examples of misses and false positives: --split dev)")
         return
-    misses = [
-        r["text"] for r, s in zip(rows, scores, strict=True) if r["kind"] == "harmful" and not flagged(s, "adult")
-    ]
-    fps = [r["text"] for r, s in zip(rows, scores, strict=True) if r["kind"] == "benign" and flagged(s, "adult")]
+    misses = [r["text"] for r, f in zip(rows, adult, strict=True) if r["kind"] == "harmful" and not f]
+    fps = [r["text"] for r, f in zip(rows, adult, strict=True) if r["kind"] == "benign" and f]
     print("\nsome misses:", "; ".join(misses[:6]))
     print("some false positives:", "; ".join(fps[:6]))
 
@@ -144,8 +138,7 @@ def main() -> None:
         for a, b, c in zip(lexicon, named, sem_scores, strict=True)
     ]
     boot = SceneBootstrap(rows)
-    scenes = {k: len({r["core"] for r in rows if r["kind"] == k}) for k in ("harmful", "benign")}
-    print(f"(scenes: {scenes['harmful']} harmful, {scenes['benign']} benign; intervals: bench/stats.py)\n")
+    print(f"(scenes: {boot.scenes['harmful']} harmful, {boot.scenes['benign']} benign; intervals: bench/stats.py)\n")
     evaluate("lexicon + names", rows, default, policy, boot, per_category=False)
     evaluate("semantic alone", rows, sem_scores, policy, boot, per_category=False)
     evaluate("default: + semantic", rows, both, policy, boot, per_category=True)

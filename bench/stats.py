@@ -47,9 +47,11 @@ class SceneBootstrap:
         rng = np.random.default_rng(seed)
         self.kind = np.array([r["kind"] for r in rows])
         self.weights = np.zeros((resamples, len(rows)), dtype=np.float32)
+        self.scenes: dict[str, int] = {}  # kind -> how many scenes
         for kind in np.unique(self.kind):
             idx = np.flatnonzero(self.kind == kind)
             scenes, of_row = np.unique([rows[i]["core"] for i in idx], return_inverse=True)
+            self.scenes[str(kind)] = len(scenes)
             counts = rng.multinomial(len(scenes), np.full(len(scenes), 1 / len(scenes)), size=resamples)
             self.weights[:, idx] = counts[:, of_row]
 

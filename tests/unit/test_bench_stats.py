@@ -19,6 +19,7 @@ def _rows(harmful_scenes: int, benign_scenes: int, per_scene: int) -> list[dict]
 def test_a_scene_is_resampled_whole_and_the_interval_reflects_the_scene_count() -> None:
     rows = _rows(harmful_scenes=20, benign_scenes=20, per_scene=10)
     boot = SceneBootstrap(rows, resamples=400)
+    assert boot.scenes == {"harmful": 20, "benign": 20}
     # Each resample keeps the split's make-up: 20 harmful and 20 benign scenes of 10 prompts.
     harmful = boot.kind == "harmful"
     assert np.all(boot.weights[:, harmful].sum(axis=1) == 200)
