@@ -83,6 +83,21 @@ class Ensemble:
         return np.concatenate([m.encode(texts) for m in self.members], axis=1)
 
 
+def pinned_failures(semantic: SemanticClassifier, keywords: KeywordLayers, policy: Policy) -> list[str]:
+    """The pinned prompts that a stack with this semantic layer gets wrong (empty: all pass)."""
+    failures = []
+    for prompt in PLAIN_PROBES:
+        d = policy.decide(semantic.score(prompt), "teen")
+        if d.outcome != "allow":
+            failures.append(f"plain request {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
+    for prompt, band, outcome, category in PINNED:
+        s = combine([*keywords.score(prompt), ("semantic", semantic.score(prompt))])
+        d = policy.decide(s, band)
+        if d.outcome != outcome or (category and not any(r.startswith(category + " ") for r in d.reasons)):
+            failures.append(f"{prompt!r} ({band}): {d.outcome}, expected {outcome} ({'; '.join(d.reasons[:2])})")
+    return failures
+
+
 def evaluate(
     name: str,
     overlays: list[bytes],
@@ -119,16 +134,7 @@ def evaluate(
             f"{split}: oracle {ranking}{paired}, stack {flagged[kind == 'harmful'].mean():.3f} @ "
             f"{flagged[kind == 'benign'].mean() * 100:.2f} %, teen-only for teens {teen[kind == 'teen'].mean():.2f}"
         )
-    failures = []
-    for prompt in PLAIN_PROBES:
-        d = policy.decide(semantic.score(prompt), "teen")
-        if d.outcome != "allow":
-            failures.append(f"plain request {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
-    for prompt, band, outcome, category in PINNED:
-        s = combine([*keywords.score(prompt), ("semantic", semantic.score(prompt))])
-        d = policy.decide(s, band)
-        if d.outcome != outcome or (category and not any(r.startswith(category + " ") for r in d.reasons)):
-            failures.append(f"{prompt!r} ({band}): {d.outcome}, expected {outcome} ({'; '.join(d.reasons[:2])})")
+    failures = pinned_failures(semantic, keywords, policy)
     print(f"{name}  [{time.perf_counter() - t0:.0f} s]")
     for f in figures:
         print(f"  {f}")

@@ -63,14 +63,15 @@ def _best_per_row(p: np.ndarray, owner: list[int], n: int) -> np.ndarray:
     return best
 
 
-def train(encoder: object | None = None, overlay: bytes | None = None) -> bytes:
+def train(encoder: object | None = None, overlay: bytes | None = None, dev_rows: list[dict] | None = None) -> bytes:
     """``overlay``: the tuned layers and head to calibrate (default: the shipped ones); the
-    encoder must run the same layers."""
+    encoder must run the same layers. ``dev_rows``: where the lines are chosen (default: the
+    dev split; ``bench/prompts_kfold.py`` passes its folds)."""
     from .minilm_onnx import MiniLMOnnx
 
     overlay = overlay or tuned_overlay()
     enc = encoder or MiniLMOnnx(overlay=overlay, quantized=True)
-    dev_rows = load("dev")
+    dev_rows = load("dev") if dev_rows is None else dev_rows
     xd, od = embed_rows(dev_rows, enc)
     # For teens the negatives are the benign hard negatives; for adults also the teen-only
     # scenes (a horror film, a party with beer: allowed for adults by design).

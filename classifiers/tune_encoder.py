@@ -45,20 +45,22 @@ EPOCHS, LR, LAYER_DECAY, WARMUP, BATCH, THREADS = 1, 1e-4, 0.8, 0.06, 32, 2
 SEED = 2  # the initial head and the batch order
 
 
-def tune(seed: int = SEED, epochs: int = EPOCHS) -> dict[str, np.ndarray]:
+def tune(seed: int = SEED, epochs: int = EPOCHS, rows: list[dict] | None = None) -> dict[str, np.ndarray]:
+    """``rows``: the prompts to train on (default: the train split; ``bench/prompts_kfold.py``
+    passes its folds)."""
     import torch
 
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
     try:
-        return _tune(torch, seed, epochs)
+        return _tune(torch, seed, epochs, load("train") if rows is None else rows)
     finally:  # the process's torch settings are its own (tests run other torch code after)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _tune(torch: Any, seed: int, epochs: int) -> dict[str, np.ndarray]:
+def _tune(torch: Any, seed: int, epochs: int, rows: list[dict]) -> dict[str, np.ndarray]:
     from transformers import AutoModel, AutoTokenizer
 
     from .minilm_onnx import model_dir
@@ -66,7 +68,6 @@ def _tune(torch: Any, seed: int, epochs: int) -> dict[str, np.ndarray]:
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(str(model_dir()))
     model = AutoModel.from_pretrained(str(model_dir())).eval()
-    rows = load("train")
     texts, targets = [], []
     for r in rows:
         y = [1.0 if lab in r["labels"] else 0.0 for lab in LABELS] + [

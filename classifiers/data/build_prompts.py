@@ -119,12 +119,17 @@ def link(cores: list[str], sim: np.ndarray, threshold: float = LINK_SIMILARITY) 
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
 
 
-def linked_splits() -> dict[str, str]:
-    """Scene -> split for every linked scene (the split of its group's first scene)."""
+def linked_groups() -> dict[str, str]:
+    """Scene -> the first scene of its linked group, for every linked scene."""
     if not LINKS.exists():
         return {}
     groups = json.loads(LINKS.read_text("utf-8"))["groups"]
-    return {core: split_of(group[0]) for group in groups for core in group}
+    return {core: group[0] for group in groups for core in group}
+
+
+def linked_splits() -> dict[str, str]:
+    """Scene -> split for every linked scene (the split of its group's first scene)."""
+    return {core: split_of(first) for core, first in linked_groups().items()}
 
 
 def _longest_word(text: str) -> str:

@@ -1,0 +1,221 @@
+"""The prompt classifiers' recipe measured over every scene: k-fold cross-validation.
+
+    .venv/bin/python bench/prompts_kfold.py                 # 7 folds, ~13 min each; resumes
+    .venv/bin/python bench/prompts_kfold.py --folds 0 1     # only these folds (then the summary)
+    .venv/bin/python bench/prompts_kfold.py --summary       # the summary of the folds done so far
+
+The held-out test split holds ~300 harmful and ~340 benign scenes, too few to tell two
+models a point apart (``bench/stats.py``). Here the *recipe* (``tune_encoder`` with the
+shipped seed and epochs, then ``train_head``'s lines, then the default stack as the service
+combines it) is run once per fold: the scenes' linked groups (``scene_links.json``) are cut
+into ``K`` folds by a hash; for fold k the test set is fold k, the lines are chosen on fold
+k+1 (its "dev"), and the encoder is tuned on the other K-2 folds. With K = 7 these are the
+shipped split's proportions (71 / 14 / 14 %), so the pooled figures estimate what the
+shipped recipe gives on scenes it never saw, over all ~4,300 scenes instead of ~640.
+
+Each fold's tuned layers, head and per-prompt results are kept in ``--work`` (default
+``bench/out/kfold``); a fold already there is not run again (delete its files to redo it).
+The summary pools the folds done: recall and benign FPR of the default stack at each fold's
+own dev lines (adult thresholds), the gate's "oracle" (recall at 3 % benign FPR; each
+fold's gate put on its own benign scale first, so that one line fits every fold), the
+teen figures, and which pinned prompts of the suite each fold's model fails
+(``bench/encoder_candidates.py``). Intervals: 95 % over linked scene groups
+(``bench/stats.py``). Not part of the suite (it tunes K models); a bench job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.encoder_candidates import KeywordLayers, pinned_failures  # noqa: E402
+from bench.stats import SceneBootstrap  # noqa: E402
+from classifiers.base import combine  # noqa: E402
+from classifiers.data.build_prompts import linked_groups  # noqa: E402
+from classifiers.minilm_onnx import MiniLMOnnx  # noqa: E402
+from classifiers.policy import Policy  # noqa: E402
+from classifiers.semantic import Head, SemanticClassifier, semantic_views  # noqa: E402
+from classifiers.train_head import _best_per_row, load, train  # noqa: E402
+from classifiers.tune_encoder import EPOCHS, SEED, serialise, tune  # noqa: E402
+
+FOLDS = 7
+WORK = ROOT / "bench" / "out" / "kfold"
+
+
+def group_of(rows: list[dict]) -> list[str]:
+    """Each prompt's linked scene group (its scene, when the scene is not linked)."""
+    linked = linked_groups()
+    return [linked.get(r["core"], r["core"]) for r in rows]
+
+
+def fold_of(group: str, folds: int) -> int:
+    return int(hashlib.sha256(f"fold {group}".encode()).hexdigest(), 16) % folds
+
+
+def run_fold(k: int, folds: int, rows: list[dict], fold: np.ndarray, keywords: KeywordLayers, work: Path) -> None:
+    test_idx = np.flatnonzero(fold == k)
+    dev = [rows[i] for i in np.flatnonzero(fold == (k + 1) % folds)]
+    train_rows = [rows[i] for i in np.flatnonzero((fold != k) & (fold != (k + 1) % folds))]
+    print(
+        f"fold {k}: tuning on {len(train_rows)} prompts, lines on {len(dev)} (fold {(k + 1) % folds}), "
+        f"testing on {len(test_idx)}",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    layers = work / f"fold{k}.safetensors"
+    if not layers.exists():  # the tuning is the long part (~12 min): kept once done
+        tmp = layers.with_suffix(".partial")
+        tmp.write_bytes(serialise(tune(SEED, EPOCHS, rows=train_rows)))
+        tmp.rename(layers)
+    out = {
+        "fold": k,
+        "folds": folds,
+        "seed": SEED,
+        "epochs": EPOCHS,
+        "data_sha256": data_hash(rows),
+        **evaluate(layers.read_bytes(), dev, rows, test_idx, keywords, work / f"fold{k}_head.npz"),
+    }
+    (work / f"fold{k}.json").write_text(json.dumps(out), "utf-8")
+    print(f"fold {k}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def data_hash(rows: list[dict]) -> str:
+    return hashlib.sha256(json.dumps([(r["text"], r["kind"]) for r in rows]).encode()).hexdigest()
+
+
+def evaluate(
+    overlay: bytes, dev: list[dict], rows: list[dict], test_idx: np.ndarray, keywords: KeywordLayers, head_out: Path
+) -> dict:
+    """The default stack with these tuned layers, its lines chosen on ``dev``: per test prompt
+    its gate score and whether it is flagged for adults and for teens; the pinned prompts failed."""
+    encoder = MiniLMOnnx(overlay=overlay, quantized=True)
+    encoder.start()
+    head_bytes = train(encoder, overlay=overlay, dev_rows=dev)
+    head_out.write_bytes(head_bytes)
+    head = Head.load(head_bytes)
+    semantic = SemanticClassifier(head=head, encoder=encoder)
+    semantic.start()
+    policy = Policy()
+    test = [rows[i] for i in test_idx]
+    views = [semantic_views(r["text"]) for r in test]
+    x = encoder.encode([v for vs in views for v in vs])
+    gate = _best_per_row(head.gate(x), [i for i, vs in enumerate(views) for _ in vs], len(test))
+    results = []
+    for i, r, g, s in zip(test_idx, test, gate, semantic.score_embedded(views, x), strict=True):
+        stack = combine([*keywords.score(r["text"]), ("semantic", s)])
+        results.append(
+            {
+                "row": int(i),
+                "gate": round(float(g), 6),
+                "adult": policy.decide(stack, "adult").outcome != "allow",
+                "teen": policy.decide(stack, "teen").outcome != "allow",
+            }
+        )
+    return {"pinned_failures": pinned_failures(semantic, keywords, policy), "results": results}
+
+
+def benign_scale(gate: np.ndarray, benign: np.ndarray) -> np.ndarray:
+    """Each score as the share of this fold's benign prompts scored below it."""
+    ref = np.sort(gate[benign])
+    return np.searchsorted(ref, gate, side="left") / len(ref)
+
+
+def summary(rows: list[dict], groups: list[str], folds: int, work: Path) -> None:
+    done = [json.loads(p.read_text("utf-8")) for p in sorted(work.glob("fold*.json"))]
+    stale = [d["fold"] for d in done if d["data_sha256"] != data_hash(rows)]
+    if stale:
+        print(f"folds {stale} were run on other data (prompts.jsonl changed): left out; delete {work} to redo them")
+    done = [d for d in done if d["data_sha256"] == data_hash(rows)]
+    if not done:
+        print(f"no fold done in {work}")
+        return
+    print(f"\n{len(done)} of {folds} folds done (seed {done[0]['seed']}, {done[0]['epochs']} epoch(s))")
+    pooled, flags, scaled = [], {"adult": [], "teen": []}, []
+    print("fold | harmful / benign groups | recall | benign FPR | gate oracle | pinned prompts")
+    for d in done:
+        res = d["results"]
+        fr = [{**rows[e["row"]], "core": groups[e["row"]]} for e in res]
+        kind = np.array([r["kind"] for r in fr])
+        adult = np.array([e["adult"] for e in res])
+        gate = np.array([e["gate"] for e in res])
+        boot = SceneBootstrap(fr, resamples=1)
+        fails = d["pinned_failures"]
+        print(
+            f"{d['fold']:4d} | {boot.scenes['harmful']:4d} / {boot.scenes['benign']:4d} | "
+            f"{adult[kind == 'harmful'].mean():.3f} | {adult[kind == 'benign'].mean() * 100:5.2f} % | "
+            f"{(gate[kind == 'harmful'] > np.percentile(gate[kind == 'benign'], 97)).mean():.3f} | "
+            + ("all pass" if not fails else f"{len(fails)} fail: " + "; ".join(fails))
+        )
+        pooled += fr
+        flags["adult"] += [e["adult"] for e in res]
+        flags["teen"] += [e["teen"] for e in res]
+        scaled.append(benign_scale(gate, kind == "benign"))
+    adult, teen = np.array(flags["adult"]), np.array(flags["teen"])
+    kind = np.array([r["kind"] for r in pooled])
+    boot = SceneBootstrap(pooled)
+    print(
+        f"\npooled over {len(pooled)} prompts ({boot.scenes['harmful']} harmful, {boot.scenes['benign']} benign "
+        "linked scene groups; 95 % intervals over groups):"
+    )
+    print(
+        f"  default stack: harmful recall {boot.rate(adult, 'harmful')} at benign FPR "
+        f"{boot.rate(adult, 'benign').percent()}"
+    )
+    print(f"  gate oracle (recall at 3 % benign FPR): {boot.oracle(np.concatenate(scaled))}")
+    if (kind == "teen").any():
+        print(
+            f"  teen-only flagged for teens {teen[kind == 'teen'].mean():.3f}, for adults "
+            f"{adult[kind == 'teen'].mean():.3f}; benign FPR for teens {teen[kind == 'benign'].mean() * 100:.2f} %"
+        )
+    harmful = kind == "harmful"
+    by: dict[str, list[bool]] = {}
+    for r, f in zip(pooled, adult, strict=True):
+        if r["kind"] == "harmful":
+            for key in (*r["labels"], f"trick {r['trick'] or 'none'}", f"language {r['lang']}"):
+                by.setdefault(key, []).append(bool(f))
+    print(f"  recall on the {int(harmful.sum())} harmful prompts, by label, evasion trick and language:")
+    for key in (*sorted(k for k in by if " " not in k), *sorted(k for k in by if " " in k)):
+        print(f"    {key:24s} {np.mean(by[key]):.3f} (n={len(by[key])})")
+    passing = sum(not d["pinned_failures"] for d in done)
+    print(f"  folds whose model passes the suite's pinned prompts: {passing} of {len(done)}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--k", type=int, default=FOLDS, help=f"how many folds (default {FOLDS}: the shipped proportions)")
+    ap.add_argument("--folds", type=int, nargs="*", help="run only these folds (default: every fold not done)")
+    ap.add_argument("--summary", action="store_true", help="only print the summary of the folds done")
+    ap.add_argument("--work", type=Path, default=WORK, help=f"where folds are kept (default {WORK})")
+    args = ap.parse_args()
+    if args.k < 3:
+        ap.error("--k must be at least 3 (a fold to test, one for the lines, the rest to tune on)")
+    todo = args.folds if args.folds is not None else list(range(args.k))
+    if bad := [k for k in todo if not 0 <= k < args.k]:
+        ap.error(f"no such fold: {bad} (folds are 0..{args.k - 1})")
+    rows = load()
+    groups = group_of(rows)
+    fold = np.array([fold_of(g, args.k) for g in groups])
+    work = args.work / f"k{args.k}"
+    work.mkdir(parents=True, exist_ok=True)
+    if not args.summary:
+        keywords = KeywordLayers({})
+        for k in todo:
+            if (work / f"fold{k}.json").exists():
+                print(f"fold {k}: already done ({work / f'fold{k}.json'})")
+                continue
+            run_fold(k, args.k, rows, fold, keywords, work)
+    summary(rows, groups, args.k, work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The k-fold measure of the prompt recipe (bench/prompts_kfold.py): its folds and its summary
+(the folds' tunings themselves are a bench job, not part of the suite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.prompts_kfold import benign_scale, data_hash, fold_of, group_of, summary
+from classifiers.data.build_prompts import linked_groups
+from classifiers.train_head import load
+
+
+def test_folds_keep_linked_scenes_together_and_are_balanced() -> None:
+    rows = load()
+    groups = group_of(rows)
+    folds = {g: fold_of(g, 7) for g in set(groups)}
+    # Every scene of a linked group (near-paraphrases) lands in the group's one fold.
+    by_group: dict[str, set[int]] = {}
+    for core, first in linked_groups().items():
+        by_group.setdefault(first, set()).add(fold_of(group_of([{"core": core}])[0], 7))
+    assert by_group and all(len(f) == 1 for f in by_group.values())
+    # And each prompt goes with its scene's group.
+    assert all(folds[g] == fold_of(g, 7) for g in groups[:500])
+    sizes = np.bincount(list(folds.values()), minlength=7)
+    assert sizes.min() > 0.8 * sizes.mean() and sizes.max() < 1.2 * sizes.mean()
+
+
+def test_benign_scale_puts_each_fold_on_its_benign_prompts_scale() -> None:
+    gate = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.05, 0.35])
+    benign = np.array([True, True, True, True, False, False, False])
+    scaled = benign_scale(gate, benign)
+    assert list(scaled[benign]) == [0.0, 0.25, 0.5, 0.75]
+    assert scaled[4] == 1.0 and scaled[5] == 0.0 and scaled[6] == 0.75
+
+
+def _fold_file(work: Path, rows: list[dict], fold: int, flagged: set[int], data: str) -> None:
+    results = [
+        {"row": i, "gate": 0.9 if i in flagged else 0.1, "adult": i in flagged, "teen": i in flagged}
+        for i, _ in enumerate(rows)
+        if i % 2 == fold
+    ]
+    doc = {"fold": fold, "folds": 2, "seed": 2, "epochs": 1, "data_sha256": data, "pinned_failures": []}
+    (work / f"fold{fold}.json").write_text(json.dumps({**doc, "results": results}), "utf-8")
+
+
+def test_summary_pools_the_folds_of_this_data_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [
+        {"text": f"t{i}", "core": f"s{i // 2}", "trick": "", "lang": "en"}
+        | ({"kind": "harmful", "labels": ["violence"]} if i < 40 else {"kind": "benign", "labels": []})
+        for i in range(80)
+    ]
+    groups = [r["core"] for r in rows]
+    # Fold 0: every harmful prompt flagged, no benign one. Fold 1: run on other data.
+    _fold_file(tmp_path, rows, 0, set(range(40)), data_hash(rows))
+    _fold_file(tmp_path, rows, 1, set(), "another data set")
+    summary(rows, groups, 2, tmp_path)
+    out = capsys.readouterr().out
+    assert "folds [1] were run on other data" in out
+    assert "1 of 2 folds done" in out
+    assert "harmful recall 1.000 [1.000, 1.000] at benign FPR 0.00 %" in out
+    assert "passes the suite's pinned prompts: 1 of 1" in out
+    assert "violence                 1.000 (n=20)" in out
