@@ -3,6 +3,8 @@
     .venv/bin/python bench/prompts_kfold.py                 # 7 folds, ~13 min each; resumes
     .venv/bin/python bench/prompts_kfold.py --folds 0 1     # only these folds (then the summary)
     .venv/bin/python bench/prompts_kfold.py --summary       # the summary of the folds done so far
+    .venv/bin/python bench/prompts_kfold.py --train-fraction 0.5 --folds 0 1 2
+        # a learning curve: tuned on half of each fold's training groups, paired with the full run
 
 The held-out test split holds ~300 harmful and ~340 benign scenes, too few to tell two
 models a point apart (``bench/stats.py``). Here the *recipe* (``tune_encoder`` with the
@@ -20,7 +22,11 @@ own dev lines (adult thresholds), the gate's "oracle" (recall at 3 % benign FPR;
 fold's gate put on its own benign scale first, so that one line fits every fold), the
 teen figures, and which pinned prompts of the suite each fold's model fails
 (``bench/encoder_candidates.py``). Intervals: 95 % over linked scene groups
-(``bench/stats.py``). Not part of the suite (it tunes K models); a bench job.
+(``bench/stats.py``). With ``--train-fraction`` the encoder is tuned on that share of each
+fold's training groups (by a hash: a smaller share is inside a larger one; the lines and the
+test stay), kept apart in ``--work``, and the summary adds the paired difference from the
+full run on the folds both have done: what more (or less) data is worth. Not part of the
+suite (it tunes K models); a bench job.
 """
 
 from __future__ import annotations
@@ -61,10 +67,18 @@ def fold_of(group: str, folds: int) -> int:
     return int(hashlib.sha256(f"fold {group}".encode()).hexdigest(), 16) % folds
 
 
-def run_fold(k: int, folds: int, rows: list[dict], fold: np.ndarray, keywords: KeywordLayers, work: Path) -> None:
+def kept_for_training(group: str, fraction: float) -> bool:
+    """Whether a training group is kept when tuning on ``fraction`` of them (a learning curve)."""
+    return fraction >= 1 or int(hashlib.sha256(f"train {group}".encode()).hexdigest(), 16) % 1000 < fraction * 1000
+
+
+def run_fold(
+    k: int, folds: int, rows: list[dict], fold: np.ndarray, fraction: float, keywords: KeywordLayers, work: Path
+) -> None:
+    kept = np.array([kept_for_training(g, fraction) for g in group_of(rows)])
     test_idx = np.flatnonzero(fold == k)
     dev = [rows[i] for i in np.flatnonzero(fold == (k + 1) % folds)]
-    train_rows = [rows[i] for i in np.flatnonzero((fold != k) & (fold != (k + 1) % folds))]
+    train_rows = [rows[i] for i in np.flatnonzero((fold != k) & (fold != (k + 1) % folds) & kept)]
     print(
         f"fold {k}: tuning on {len(train_rows)} prompts, lines on {len(dev)} (fold {(k + 1) % folds}), "
         f"testing on {len(test_idx)}",
@@ -81,6 +95,7 @@ def run_fold(k: int, folds: int, rows: list[dict], fold: np.ndarray, keywords: K
         "folds": folds,
         "seed": SEED,
         "epochs": EPOCHS,
+        "train_fraction": fraction,
         "data_sha256": data_hash(rows),
         **evaluate(layers.read_bytes(), dev, rows, test_idx, keywords, work / f"fold{k}_head.npz"),
     }
@@ -129,82 +144,128 @@ def benign_scale(gate: np.ndarray, benign: np.ndarray) -> np.ndarray:
     return np.searchsorted(ref, gate, side="left") / len(ref)
 
 
-def summary(rows: list[dict], groups: list[str], folds: int, work: Path) -> None:
+def done_folds(rows: list[dict], work: Path) -> dict[int, dict]:
+    """The folds done in ``work`` on the current prompt set, by fold."""
     done = [json.loads(p.read_text("utf-8")) for p in sorted(work.glob("fold*.json"))]
     stale = [d["fold"] for d in done if d["data_sha256"] != data_hash(rows)]
     if stale:
-        print(f"folds {stale} were run on other data (prompts.jsonl changed): left out; delete {work} to redo them")
-    done = [d for d in done if d["data_sha256"] == data_hash(rows)]
+        print(f"folds {stale} in {work} were run on other data (prompts.jsonl changed): left out; delete them to redo")
+    return {d["fold"]: d for d in done if d["data_sha256"] == data_hash(rows)}
+
+
+def pooled(rows: list[dict], groups: list[str], docs: list[dict]) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """The folds' test prompts in one list (a prompt's "core" is its linked group, the unit the
+    intervals resample), and per prompt: flagged for adults, for teens, and its gate on its
+    fold's benign scale."""
+    out: list[dict] = []
+    adult, teen, scaled = [], [], []
+    for d in docs:
+        res = d["results"]
+        out += [{**rows[e["row"]], "core": groups[e["row"]]} for e in res]
+        adult += [e["adult"] for e in res]
+        teen += [e["teen"] for e in res]
+        benign = np.array([rows[e["row"]]["kind"] == "benign" for e in res])
+        scaled.append(benign_scale(np.array([e["gate"] for e in res]), benign))
+    return out, {"adult": np.array(adult), "teen": np.array(teen), "gate": np.concatenate(scaled)}
+
+
+def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baseline: Path | None = None) -> None:
+    """The folds done in ``work``, pooled; with ``baseline`` (the full-data run's folds) also
+    the paired difference from it over the folds both have done."""
+    done = done_folds(rows, work)
     if not done:
         print(f"no fold done in {work}")
         return
-    print(f"\n{len(done)} of {folds} folds done (seed {done[0]['seed']}, {done[0]['epochs']} epoch(s))")
-    pooled, flags, scaled = [], {"adult": [], "teen": []}, []
+    d0 = next(iter(done.values()))
+    print(
+        f"\n{len(done)} of {folds} folds done in {work} (seed {d0['seed']}, {d0['epochs']} epoch(s), "
+        f"tuned on {d0.get('train_fraction', 1.0):g} of each fold's training groups)"
+    )
     print("fold | harmful / benign groups | recall | benign FPR | gate oracle | pinned prompts")
-    for d in done:
-        res = d["results"]
-        fr = [{**rows[e["row"]], "core": groups[e["row"]]} for e in res]
+    for k, d in sorted(done.items()):
+        fr, f = pooled(rows, groups, [d])
         kind = np.array([r["kind"] for r in fr])
-        adult = np.array([e["adult"] for e in res])
-        gate = np.array([e["gate"] for e in res])
-        boot = SceneBootstrap(fr, resamples=1)
+        scenes = SceneBootstrap(fr, resamples=1).scenes
         fails = d["pinned_failures"]
         print(
-            f"{d['fold']:4d} | {boot.scenes['harmful']:4d} / {boot.scenes['benign']:4d} | "
-            f"{adult[kind == 'harmful'].mean():.3f} | {adult[kind == 'benign'].mean() * 100:5.2f} % | "
-            f"{(gate[kind == 'harmful'] > np.percentile(gate[kind == 'benign'], 97)).mean():.3f} | "
+            f"{k:4d} | {scenes['harmful']:4d} / {scenes['benign']:4d} | "
+            f"{f['adult'][kind == 'harmful'].mean():.3f} | {f['adult'][kind == 'benign'].mean() * 100:5.2f} % | "
+            f"{(f['gate'][kind == 'harmful'] > np.percentile(f['gate'][kind == 'benign'], 97)).mean():.3f} | "
             + ("all pass" if not fails else f"{len(fails)} fail: " + "; ".join(fails))
         )
-        pooled += fr
-        flags["adult"] += [e["adult"] for e in res]
-        flags["teen"] += [e["teen"] for e in res]
-        scaled.append(benign_scale(gate, kind == "benign"))
-    adult, teen = np.array(flags["adult"]), np.array(flags["teen"])
-    kind = np.array([r["kind"] for r in pooled])
-    boot = SceneBootstrap(pooled)
+    docs = [done[k] for k in sorted(done)]
+    prompts, f = pooled(rows, groups, docs)
+    adult, teen = f["adult"], f["teen"]
+    kind = np.array([r["kind"] for r in prompts])
+    boot = SceneBootstrap(prompts)
     print(
-        f"\npooled over {len(pooled)} prompts ({boot.scenes['harmful']} harmful, {boot.scenes['benign']} benign "
+        f"\npooled over {len(prompts)} prompts ({boot.scenes['harmful']} harmful, {boot.scenes['benign']} benign "
         "linked scene groups; 95 % intervals over groups):"
     )
     print(
         f"  default stack: harmful recall {boot.rate(adult, 'harmful')} at benign FPR "
         f"{boot.rate(adult, 'benign').percent()}"
     )
-    print(f"  gate oracle (recall at 3 % benign FPR): {boot.oracle(np.concatenate(scaled))}")
+    print(f"  gate oracle (recall at 3 % benign FPR): {boot.oracle(f['gate'])}")
     if (kind == "teen").any():
         print(
             f"  teen-only flagged for teens {teen[kind == 'teen'].mean():.3f}, for adults "
             f"{adult[kind == 'teen'].mean():.3f}; benign FPR for teens {teen[kind == 'benign'].mean() * 100:.2f} %"
         )
-    harmful = kind == "harmful"
     by: dict[str, list[bool]] = {}
-    for r, f in zip(pooled, adult, strict=True):
+    for r, flagged in zip(prompts, adult, strict=True):
         if r["kind"] == "harmful":
             for key in (*r["labels"], f"trick {r['trick'] or 'none'}", f"language {r['lang']}"):
-                by.setdefault(key, []).append(bool(f))
-    print(f"  recall on the {int(harmful.sum())} harmful prompts, by label, evasion trick and language:")
+                by.setdefault(key, []).append(bool(flagged))
+    print(f"  recall on the {int((kind == 'harmful').sum())} harmful prompts, by label, evasion trick and language:")
     for key in (*sorted(k for k in by if " " not in k), *sorted(k for k in by if " " in k)):
         print(f"    {key:24s} {np.mean(by[key]):.3f} (n={len(by[key])})")
-    passing = sum(not d["pinned_failures"] for d in done)
-    print(f"  folds whose model passes the suite's pinned prompts: {passing} of {len(done)}")
+    passing = sum(not d["pinned_failures"] for d in docs)
+    print(f"  folds whose model passes the suite's pinned prompts: {passing} of {len(docs)}")
+    if baseline is None:
+        return
+    base = done_folds(rows, baseline)
+    common = sorted(set(base) & set(done))
+    if not common:
+        print(f"\nno fold of {baseline} to compare with yet")
+        return
+    ours, theirs = pooled(rows, groups, [done[k] for k in common]), pooled(rows, groups, [base[k] for k in common])
+    boot = SceneBootstrap(ours[0])  # the same prompts in the same order: the same resamples for both
+    print(f"\nminus the full-data run ({baseline}) on the {len(common)} folds both have done (paired):")
+    for name, figure in (
+        ("recall", lambda x: boot.rate(x["adult"], "harmful")),
+        ("benign FPR", lambda x: boot.rate(x["adult"], "benign")),
+        ("gate oracle", lambda x: boot.oracle(x["gate"])),
+    ):
+        a, b = figure(ours[1]), figure(theirs[1])
+        print(f"  {name:12s} {a.value:.3f} vs {b.value:.3f}: {a.minus(b)}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--k", type=int, default=FOLDS, help=f"how many folds (default {FOLDS}: the shipped proportions)")
     ap.add_argument("--folds", type=int, nargs="*", help="run only these folds (default: every fold not done)")
+    ap.add_argument(
+        "--train-fraction",
+        type=float,
+        default=1.0,
+        help="tune on this share of each fold's training groups (a learning curve; compared with the full run)",
+    )
     ap.add_argument("--summary", action="store_true", help="only print the summary of the folds done")
     ap.add_argument("--work", type=Path, default=WORK, help=f"where folds are kept (default {WORK})")
     args = ap.parse_args()
     if args.k < 3:
         ap.error("--k must be at least 3 (a fold to test, one for the lines, the rest to tune on)")
+    if not 0 < args.train_fraction <= 1:
+        ap.error(f"--train-fraction must be in (0, 1], not {args.train_fraction}")
     todo = args.folds if args.folds is not None else list(range(args.k))
     if bad := [k for k in todo if not 0 <= k < args.k]:
         ap.error(f"no such fold: {bad} (folds are 0..{args.k - 1})")
     rows = load()
     groups = group_of(rows)
     fold = np.array([fold_of(g, args.k) for g in groups])
-    work = args.work / f"k{args.k}"
+    full = args.work / f"k{args.k}"
+    work = full if args.train_fraction >= 1 else args.work / f"k{args.k}-train{args.train_fraction:g}"
     work.mkdir(parents=True, exist_ok=True)
     if not args.summary:
         keywords = KeywordLayers({})
@@ -212,8 +273,8 @@ def main() -> int:
             if (work / f"fold{k}.json").exists():
                 print(f"fold {k}: already done ({work / f'fold{k}.json'})")
                 continue
-            run_fold(k, args.k, rows, fold, keywords, work)
-    summary(rows, groups, args.k, work)
+            run_fold(k, args.k, rows, fold, args.train_fraction, keywords, work)
+    summary(rows, groups, args.k, work, baseline=None if work == full else full)
     return 0
 
 

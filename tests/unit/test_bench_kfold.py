@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.prompts_kfold import benign_scale, data_hash, fold_of, group_of, summary
+from bench.prompts_kfold import benign_scale, data_hash, fold_of, group_of, kept_for_training, summary
 from classifiers.data.build_prompts import linked_groups
 from classifiers.train_head import load
 
@@ -37,6 +37,14 @@ def test_benign_scale_puts_each_fold_on_its_benign_prompts_scale() -> None:
     assert scaled[4] == 1.0 and scaled[5] == 0.0 and scaled[6] == 0.75
 
 
+def test_a_learning_curve_keeps_a_share_of_the_training_groups() -> None:
+    groups = [f"scene {i}" for i in range(4000)]
+    half = [g for g in groups if kept_for_training(g, 0.5)]
+    assert 0.45 < len(half) / len(groups) < 0.55
+    assert set(g for g in groups if kept_for_training(g, 0.25)) < set(half)  # nested: a quarter is inside the half
+    assert all(kept_for_training(g, 1.0) for g in groups)
+
+
 def _fold_file(work: Path, rows: list[dict], fold: int, flagged: set[int], data: str) -> None:
     results = [
         {"row": i, "gate": 0.9 if i in flagged else 0.1, "adult": i in flagged, "teen": i in flagged}
@@ -47,20 +55,41 @@ def _fold_file(work: Path, rows: list[dict], fold: int, flagged: set[int], data:
     (work / f"fold{fold}.json").write_text(json.dumps({**doc, "results": results}), "utf-8")
 
 
-def test_summary_pools_the_folds_of_this_data_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [
+def _rows() -> list[dict]:
+    return [
         {"text": f"t{i}", "core": f"s{i // 2}", "trick": "", "lang": "en"}
         | ({"kind": "harmful", "labels": ["violence"]} if i < 40 else {"kind": "benign", "labels": []})
         for i in range(80)
     ]
+
+
+def test_summary_pools_the_folds_of_this_data_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _rows()
     groups = [r["core"] for r in rows]
     # Fold 0: every harmful prompt flagged, no benign one. Fold 1: run on other data.
     _fold_file(tmp_path, rows, 0, set(range(40)), data_hash(rows))
     _fold_file(tmp_path, rows, 1, set(), "another data set")
     summary(rows, groups, 2, tmp_path)
     out = capsys.readouterr().out
-    assert "folds [1] were run on other data" in out
+    assert f"folds [1] in {tmp_path} were run on other data" in out
     assert "1 of 2 folds done" in out
     assert "harmful recall 1.000 [1.000, 1.000] at benign FPR 0.00 %" in out
     assert "passes the suite's pinned prompts: 1 of 1" in out
     assert "violence                 1.000 (n=20)" in out
+
+
+def test_a_partial_run_is_compared_with_the_full_one_on_the_same_folds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _rows()
+    groups = [r["core"] for r in rows]
+    full, half = tmp_path / "k2", tmp_path / "k2-train0.5"
+    full.mkdir()
+    half.mkdir()
+    _fold_file(full, rows, 0, set(range(40)), data_hash(rows))
+    _fold_file(full, rows, 1, set(range(40)), data_hash(rows))
+    _fold_file(half, rows, 0, set(range(20)), data_hash(rows))  # half the harmful prompts of fold 0
+    summary(rows, groups, 2, half, baseline=full)
+    out = capsys.readouterr().out
+    assert "on the 1 folds both have done (paired)" in out
+    assert "recall       0.500 vs 1.000: -0.500" in out
