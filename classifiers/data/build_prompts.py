@@ -52,13 +52,6 @@ from classifiers.data.prompts_src import (
     TEMPLATES,
 )
 
-FOREIGN_BATCHES = (
-    FOREIGN,
-    FOREIGN_FIFTH_BATCH,
-    FOREIGN_SIXTH_BATCH,
-    FOREIGN_SEVENTH_BATCH,
-    FOREIGN_EIGHTH_BATCH,
-)
 FOREIGN_TEMPLATES = ["{}", "a video of {}", "{}, 4k"]
 OUT = Path(__file__).with_name("prompts.jsonl")
 LINKS = Path(__file__).with_name("scene_links.json")
@@ -74,20 +67,8 @@ def split_of(core: str) -> str:
 
 
 def all_cores() -> list[str]:
-    """Every distinct scene of the source, sorted."""
-    cores = {
-        core
-        for batch in (
-            *(CORES, TEEN_CORES, FOURTH, TEEN_FOURTH),
-            *(FIFTH_BATCH, TEEN_FIFTH_BATCH, SIXTH_BATCH, TEEN_SIXTH_BATCH, SEVENTH_BATCH, TEEN_SEVENTH_BATCH),
-            *(EIGHTH_BATCH, TEEN_EIGHTH_BATCH),
-        )
-        for harmful, benign in batch.values()
-        for core in (*harmful, *benign)
-    }
-    cores |= set(PLAIN_REQUESTS)
-    cores |= {core for foreign in FOREIGN_BATCHES for _, _, core in foreign}
-    return sorted(cores)
+    """Every distinct scene of the source, sorted (the scenes ``build`` writes prompts for)."""
+    return sorted({r["core"] for r in build()})
 
 
 def similarities(cores: list[str], encoder: object | None = None) -> np.ndarray:
