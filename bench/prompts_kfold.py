@@ -207,6 +207,10 @@ def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baselin
         f"{boot.rate(adult, 'benign').percent()}"
     )
     print(f"  gate oracle (recall at 3 % benign FPR): {boot.oracle(f['gate'])}")
+    others = ", ".join(f"{boot.oracle(f['gate'], fpr).value:.3f} at {fpr} %" for fpr in (1, 2, 4, 5, 10))
+    benign_gate, harmful_gate = f["gate"][kind == "benign"], f["gate"][kind == "harmful"]
+    needed = (benign_gate >= np.percentile(harmful_gate, 5)).mean()
+    print(f"  the gate at other benign FPRs: {others}; recall 0.95 needs {needed * 100:.1f} % benign FPR")
     if (kind == "teen").any():
         print(
             f"  teen-only flagged for teens {teen[kind == 'teen'].mean():.3f}, for adults "
