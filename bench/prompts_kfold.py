@@ -5,6 +5,8 @@
     .venv/bin/python bench/prompts_kfold.py --summary       # the summary of the folds done so far
     .venv/bin/python bench/prompts_kfold.py --train-fraction 0.5 --folds 0 1 2
         # a learning curve: tuned on half of each fold's training groups, paired with the full run
+    .venv/bin/python bench/prompts_kfold.py --train-fraction 0.5 --epochs 2 --folds 0 1
+        # the same number of steps as the full run on half the data
 
 The held-out test split holds ~300 harmful and ~340 benign scenes, too few to tell two
 models a point apart (``bench/stats.py``). Here the *recipe* (``tune_encoder`` with the
@@ -25,7 +27,9 @@ teen figures, and which pinned prompts of the suite each fold's model fails
 (``bench/stats.py``). With ``--train-fraction`` the encoder is tuned on that share of each
 fold's training groups (by a hash: a smaller share is inside a larger one; the lines and the
 test stay), kept apart in ``--work``, and the summary adds the paired difference from the
-full run on the folds both have done: what more (or less) data is worth. Not part of the
+full run on the folds both have done: what more (or less) data is worth. ``--epochs`` tunes
+longer (with half the data and two epochs, as many steps as the full run: data apart from
+steps); it is compared with the full run the same way. Not part of the
 suite (it tunes K models); a bench job.
 """
 
@@ -73,7 +77,14 @@ def kept_for_training(group: str, fraction: float) -> bool:
 
 
 def run_fold(
-    k: int, folds: int, rows: list[dict], fold: np.ndarray, fraction: float, keywords: KeywordLayers, work: Path
+    k: int,
+    folds: int,
+    rows: list[dict],
+    fold: np.ndarray,
+    fraction: float,
+    epochs: int,
+    keywords: KeywordLayers,
+    work: Path,
 ) -> None:
     kept = np.array([kept_for_training(g, fraction) for g in group_of(rows)])
     test_idx = np.flatnonzero(fold == k)
@@ -88,13 +99,13 @@ def run_fold(
     layers = work / f"fold{k}.safetensors"
     if not layers.exists():  # the tuning is the long part (~12 min): kept once done
         tmp = layers.with_suffix(".partial")
-        tmp.write_bytes(serialise(tune(SEED, EPOCHS, rows=train_rows)))
+        tmp.write_bytes(serialise(tune(SEED, epochs, rows=train_rows)))
         tmp.rename(layers)
     out = {
         "fold": k,
         "folds": folds,
         "seed": SEED,
-        "epochs": EPOCHS,
+        "epochs": epochs,
         "train_fraction": fraction,
         "data_sha256": data_hash(rows),
         **evaluate(layers.read_bytes(), dev, rows, test_idx, keywords, work / f"fold{k}_head.npz"),
@@ -235,7 +246,7 @@ def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baselin
         return
     ours, theirs = pooled(rows, groups, [done[k] for k in common]), pooled(rows, groups, [base[k] for k in common])
     boot = SceneBootstrap(ours[0])  # the same prompts in the same order: the same resamples for both
-    print(f"\nminus the full-data run ({baseline}) on the {len(common)} folds both have done (paired):")
+    print(f"\nminus the shipped recipe's run ({baseline}) on the {len(common)} folds both have done (paired):")
     for name, figure in (
         ("recall", lambda x: boot.rate(x["adult"], "harmful")),
         ("benign FPR", lambda x: boot.rate(x["adult"], "benign")),
@@ -255,6 +266,12 @@ def main() -> int:
         default=1.0,
         help="tune on this share of each fold's training groups (a learning curve; compared with the full run)",
     )
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help=f"passes over the training prompts (shipped: {EPOCHS}; with --train-fraction 0.5, 2 keeps the steps)",
+    )
     ap.add_argument("--summary", action="store_true", help="only print the summary of the folds done")
     ap.add_argument("--work", type=Path, default=WORK, help=f"where folds are kept (default {WORK})")
     args = ap.parse_args()
@@ -269,7 +286,12 @@ def main() -> int:
     groups = group_of(rows)
     fold = np.array([fold_of(g, args.k) for g in groups])
     full = args.work / f"k{args.k}"
-    work = full if args.train_fraction >= 1 else args.work / f"k{args.k}-train{args.train_fraction:g}"
+    if args.epochs < 1:
+        ap.error(f"--epochs must be at least 1, not {args.epochs}")
+    variant = (f"-train{args.train_fraction:g}" if args.train_fraction < 1 else "") + (
+        f"-epochs{args.epochs}" if args.epochs != EPOCHS else ""
+    )
+    work = args.work / f"k{args.k}{variant}"
     work.mkdir(parents=True, exist_ok=True)
     if not args.summary:
         keywords = KeywordLayers({})
@@ -277,7 +299,7 @@ def main() -> int:
             if (work / f"fold{k}.json").exists():
                 print(f"fold {k}: already done ({work / f'fold{k}.json'})")
                 continue
-            run_fold(k, args.k, rows, fold, args.train_fraction, keywords, work)
+            run_fold(k, args.k, rows, fold, args.train_fraction, args.epochs, keywords, work)
     summary(rows, groups, args.k, work, baseline=None if work == full else full)
     return 0
 
