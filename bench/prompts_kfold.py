@@ -115,7 +115,9 @@ def run_fold(
 
 
 def data_hash(rows: list[dict]) -> str:
-    return hashlib.sha256(json.dumps([(r["text"], r["kind"]) for r in rows]).encode()).hexdigest()
+    """What a fold's results depend on: the prompts, their labels and their linked groups (the folds)."""
+    parts = [(r["text"], r["kind"], r["labels"], g) for r, g in zip(rows, group_of(rows), strict=True)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def evaluate(
