@@ -7,6 +7,8 @@
         # a learning curve: tuned on half of each fold's training groups, paired with the full run
     .venv/bin/python bench/prompts_kfold.py --train-fraction 0.5 --epochs 2 --folds 0 1
         # the same number of steps as the full run on half the data
+    .venv/bin/python bench/prompts_kfold.py --train-fraction 0.5 --epochs 2 --summary --against k7-train0.5
+        # paired with another run instead of the full one
 
 The held-out test split holds ~300 harmful and ~340 benign scenes, too few to tell two
 models a point apart (``bench/stats.py``). Here the *recipe* (``tune_encoder`` with the
@@ -248,7 +250,7 @@ def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baselin
         return
     ours, theirs = pooled(rows, groups, [done[k] for k in common]), pooled(rows, groups, [base[k] for k in common])
     boot = SceneBootstrap(ours[0])  # the same prompts in the same order: the same resamples for both
-    print(f"\nminus the shipped recipe's run ({baseline}) on the {len(common)} folds both have done (paired):")
+    print(f"\nminus the run in {baseline} on the {len(common)} folds both have done (paired):")
     for name, figure in (
         ("recall", lambda x: boot.rate(x["adult"], "harmful")),
         ("benign FPR", lambda x: boot.rate(x["adult"], "benign")),
@@ -273,6 +275,10 @@ def main() -> int:
         type=int,
         default=EPOCHS,
         help=f"passes over the training prompts (shipped: {EPOCHS}; with --train-fraction 0.5, 2 keeps the steps)",
+    )
+    ap.add_argument(
+        "--against",
+        help="compare with this run instead of the shipped recipe's (its directory under --work, e.g. k7-train0.5)",
     )
     ap.add_argument("--summary", action="store_true", help="only print the summary of the folds done")
     ap.add_argument("--work", type=Path, default=WORK, help=f"where folds are kept (default {WORK})")
@@ -302,7 +308,10 @@ def main() -> int:
                 print(f"fold {k}: already done ({work / f'fold{k}.json'})")
                 continue
             run_fold(k, args.k, rows, fold, args.train_fraction, args.epochs, keywords, work)
-    summary(rows, groups, args.k, work, baseline=None if work == full else full)
+    against = args.work / args.against if args.against else full
+    if args.against and not against.is_dir():
+        ap.error(f"no run to compare with in {against}")
+    summary(rows, groups, args.k, work, baseline=None if work == against else against)
     return 0
 
 
