@@ -82,13 +82,14 @@ def run_fold(
     k: int,
     folds: int,
     rows: list[dict],
+    groups: list[str],
     fold: np.ndarray,
     fraction: float,
     epochs: int,
     keywords: KeywordLayers,
     work: Path,
 ) -> None:
-    kept = np.array([kept_for_training(g, fraction) for g in group_of(rows)])
+    kept = np.array([kept_for_training(g, fraction) for g in groups])
     test_idx = np.flatnonzero(fold == k)
     dev = [rows[i] for i in np.flatnonzero(fold == (k + 1) % folds)]
     train_rows = [rows[i] for i in np.flatnonzero((fold != k) & (fold != (k + 1) % folds) & kept)]
@@ -109,16 +110,16 @@ def run_fold(
         "seed": SEED,
         "epochs": epochs,
         "train_fraction": fraction,
-        "data_sha256": data_hash(rows),
+        "data_sha256": data_hash(rows, groups),
         **evaluate(layers.read_bytes(), dev, rows, test_idx, keywords, work / f"fold{k}_head.npz"),
     }
     (work / f"fold{k}.json").write_text(json.dumps(out), "utf-8")
     print(f"fold {k}: done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def data_hash(rows: list[dict]) -> str:
+def data_hash(rows: list[dict], groups: list[str]) -> str:
     """What a fold's results depend on: the prompts, their labels and their linked groups (the folds)."""
-    parts = [(r["text"], r["kind"], r["labels"], g) for r, g in zip(rows, group_of(rows), strict=True)]
+    parts = [(r["text"], r["kind"], r["labels"], g) for r, g in zip(rows, groups, strict=True)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -159,13 +160,14 @@ def benign_scale(gate: np.ndarray, benign: np.ndarray) -> np.ndarray:
     return np.searchsorted(ref, gate, side="left") / len(ref)
 
 
-def done_folds(rows: list[dict], work: Path) -> dict[int, dict]:
+def done_folds(rows: list[dict], groups: list[str], work: Path) -> dict[int, dict]:
     """The folds done in ``work`` on the current prompt set, by fold."""
     done = [json.loads(p.read_text("utf-8")) for p in sorted(work.glob("fold*.json"))]
-    stale = [d["fold"] for d in done if d["data_sha256"] != data_hash(rows)]
+    current = data_hash(rows, groups)
+    stale = [d["fold"] for d in done if d["data_sha256"] != current]
     if stale:
         print(f"folds {stale} in {work} were run on other data (prompts.jsonl changed): left out; delete them to redo")
-    return {d["fold"]: d for d in done if d["data_sha256"] == data_hash(rows)}
+    return {d["fold"]: d for d in done if d["data_sha256"] == current}
 
 
 def pooled(rows: list[dict], groups: list[str], docs: list[dict]) -> tuple[list[dict], dict[str, np.ndarray]]:
@@ -185,16 +187,16 @@ def pooled(rows: list[dict], groups: list[str], docs: list[dict]) -> tuple[list[
 
 
 def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baseline: Path | None = None) -> None:
-    """The folds done in ``work``, pooled; with ``baseline`` (the full-data run's folds) also
+    """The folds done in ``work``, pooled; with ``baseline`` (another run's directory) also
     the paired difference from it over the folds both have done."""
-    done = done_folds(rows, work)
+    done = done_folds(rows, groups, work)
     if not done:
         print(f"no fold done in {work}")
         return
     d0 = next(iter(done.values()))
     print(
         f"\n{len(done)} of {folds} folds done in {work} (seed {d0['seed']}, {d0['epochs']} epoch(s), "
-        f"tuned on {d0.get('train_fraction', 1.0):g} of each fold's training groups)"
+        f"tuned on {d0['train_fraction']:g} of each fold's training groups)"
     )
     print("fold | harmful / benign groups | recall | benign FPR | gate oracle | pinned prompts")
     for k, d in sorted(done.items()):
@@ -243,7 +245,7 @@ def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baselin
     print(f"  folds whose model passes the suite's pinned prompts: {passing} of {len(docs)}")
     if baseline is None:
         return
-    base = done_folds(rows, baseline)
+    base = done_folds(rows, groups, baseline)
     common = sorted(set(base) & set(done))
     if not common:
         print(f"\nno fold of {baseline} to compare with yet")
@@ -287,15 +289,17 @@ def main() -> int:
         ap.error("--k must be at least 3 (a fold to test, one for the lines, the rest to tune on)")
     if not 0 < args.train_fraction <= 1:
         ap.error(f"--train-fraction must be in (0, 1], not {args.train_fraction}")
+    if args.epochs < 1:
+        ap.error(f"--epochs must be at least 1, not {args.epochs}")
     todo = args.folds if args.folds is not None else list(range(args.k))
     if bad := [k for k in todo if not 0 <= k < args.k]:
         ap.error(f"no such fold: {bad} (folds are 0..{args.k - 1})")
+    against = args.work / (args.against or f"k{args.k}")  # default: the shipped recipe's run
+    if args.against and not against.is_dir():  # before any tuning, not after an hour of it
+        ap.error(f"no run to compare with in {against}")
     rows = load()
     groups = group_of(rows)
     fold = np.array([fold_of(g, args.k) for g in groups])
-    full = args.work / f"k{args.k}"
-    if args.epochs < 1:
-        ap.error(f"--epochs must be at least 1, not {args.epochs}")
     variant = (f"-train{args.train_fraction:g}" if args.train_fraction < 1 else "") + (
         f"-epochs{args.epochs}" if args.epochs != EPOCHS else ""
     )
@@ -307,10 +311,7 @@ def main() -> int:
             if (work / f"fold{k}.json").exists():
                 print(f"fold {k}: already done ({work / f'fold{k}.json'})")
                 continue
-            run_fold(k, args.k, rows, fold, args.train_fraction, args.epochs, keywords, work)
-    against = args.work / args.against if args.against else full
-    if args.against and not against.is_dir():
-        ap.error(f"no run to compare with in {against}")
+            run_fold(k, args.k, rows, groups, fold, args.train_fraction, args.epochs, keywords, work)
     summary(rows, groups, args.k, work, baseline=None if work == against else against)
     return 0
 

@@ -51,8 +51,17 @@ def _fold_file(work: Path, rows: list[dict], fold: int, flagged: set[int], data:
         for i, _ in enumerate(rows)
         if i % 2 == fold
     ]
-    doc = {"fold": fold, "folds": 2, "seed": 2, "epochs": 1, "data_sha256": data, "pinned_failures": []}
-    (work / f"fold{fold}.json").write_text(json.dumps({**doc, "results": results}), "utf-8")
+    doc = {
+        "fold": fold,
+        "folds": 2,
+        "seed": 2,
+        "epochs": 1,
+        "train_fraction": 1.0,
+        "data_sha256": data,
+        "pinned_failures": [],
+        "results": results,
+    }
+    (work / f"fold{fold}.json").write_text(json.dumps(doc), "utf-8")
 
 
 def _rows() -> list[dict]:
@@ -67,7 +76,7 @@ def test_summary_pools_the_folds_of_this_data_only(tmp_path: Path, capsys: pytes
     rows = _rows()
     groups = [r["core"] for r in rows]
     # Fold 0: every harmful prompt flagged, no benign one. Fold 1: run on other data.
-    _fold_file(tmp_path, rows, 0, set(range(40)), data_hash(rows))
+    _fold_file(tmp_path, rows, 0, set(range(40)), data_hash(rows, groups))
     _fold_file(tmp_path, rows, 1, set(), "another data set")
     summary(rows, groups, 2, tmp_path)
     out = capsys.readouterr().out
@@ -86,9 +95,9 @@ def test_a_partial_run_is_compared_with_the_full_one_on_the_same_folds(
     full, half = tmp_path / "k2", tmp_path / "k2-train0.5"
     full.mkdir()
     half.mkdir()
-    _fold_file(full, rows, 0, set(range(40)), data_hash(rows))
-    _fold_file(full, rows, 1, set(range(40)), data_hash(rows))
-    _fold_file(half, rows, 0, set(range(20)), data_hash(rows))  # half the harmful prompts of fold 0
+    _fold_file(full, rows, 0, set(range(40)), data_hash(rows, groups))
+    _fold_file(full, rows, 1, set(range(40)), data_hash(rows, groups))
+    _fold_file(half, rows, 0, set(range(20)), data_hash(rows, groups))  # half the harmful prompts of fold 0
     summary(rows, groups, 2, half, baseline=full)
     out = capsys.readouterr().out
     assert "on the 1 folds both have done (paired)" in out
