@@ -9,6 +9,10 @@
         # the same number of steps as the full run on half the data
     .venv/bin/python bench/prompts_kfold.py --train-fraction 0.5 --epochs 2 --summary --against k7-train0.5
         # paired with another run instead of the full one
+    .venv/bin/python bench/prompts_kfold.py --work bench/out/kfold-new \
+        --against bench/out/kfold/k7 --against-data c195504
+        # after scenes were added: this prompt set's run, paired with the run on the set of an
+        # earlier commit, on the prompts both runs held out in the same fold (what the new scenes are worth)
 
 The held-out test split holds ~300 harmful and ~340 benign scenes, too few to tell two
 models a point apart (``bench/stats.py``). Here the *recipe* (``tune_encoder`` with the
@@ -31,8 +35,12 @@ fold's training groups (by a hash: a smaller share is inside a larger one; the l
 test stay), kept apart in ``--work``, and the summary adds the paired difference from the
 full run on the folds both have done: what more (or less) data is worth. ``--epochs`` tunes
 longer (with half the data and two epochs, as many steps as the full run: data apart from
-steps); it is compared with the full run the same way. Not part of the
-suite (it tunes K models); a bench job.
+steps); it is compared with the full run the same way. A run on another prompt set (scenes
+added: the folds of the earlier scenes mostly stay, a group's fold being a hash of its first
+scene) is compared with ``--against-data COMMIT``, the commit whose ``prompts.jsonl`` and
+``scene_links.json`` that run used: paired on the prompts (by text) that both runs tested in
+the same fold, each run at its own lines, each gate on its benign scale over those prompts.
+Not part of the suite (it tunes K models); a bench job.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,10 +72,31 @@ FOLDS = 7
 WORK = ROOT / "bench" / "out" / "kfold"
 
 
-def group_of(rows: list[dict]) -> list[str]:
-    """Each prompt's linked scene group (its scene, when the scene is not linked)."""
-    linked = linked_groups()
+def group_of(rows: list[dict], linked: dict[str, str] | None = None) -> list[str]:
+    """Each prompt's linked scene group (its scene, when the scene is not linked); ``linked``:
+    scene -> group (default: the committed ``scene_links.json``)."""
+    linked = linked_groups() if linked is None else linked
     return [linked.get(r["core"], r["core"]) for r in rows]
+
+
+def data_at(commit: str) -> tuple[list[dict], list[str]]:
+    """The prompts and their linked groups as they were at a git commit (``--against-data``)."""
+
+    def show(name: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", "show", f"{commit}:classifiers/data/{name}"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        except subprocess.CalledProcessError as e:
+            raise SystemExit(f"--against-data {commit}: {e.stderr.strip()}") from None
+
+    rows = [json.loads(line) for line in show("prompts.jsonl").splitlines() if line.strip()]
+    groups = json.loads(show("scene_links.json"))["groups"]
+    return rows, group_of(rows, {core: group[0] for group in groups for core in group})
 
 
 def fold_of(group: str, folds: int) -> int:
@@ -186,9 +216,17 @@ def pooled(rows: list[dict], groups: list[str], docs: list[dict]) -> tuple[list[
     return out, {"adult": np.array(adult), "teen": np.array(teen), "gate": np.concatenate(scaled)}
 
 
-def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baseline: Path | None = None) -> None:
+def summary(
+    rows: list[dict],
+    groups: list[str],
+    folds: int,
+    work: Path,
+    baseline: Path | None = None,
+    baseline_data: tuple[list[dict], list[str]] | None = None,
+) -> None:
     """The folds done in ``work``, pooled; with ``baseline`` (another run's directory) also
-    the paired difference from it over the folds both have done."""
+    the paired difference from it over the folds both have done (``baseline_data``: the
+    prompts and groups that run used, when they are not the current ones)."""
     done = done_folds(rows, groups, work)
     if not done:
         print(f"no fold done in {work}")
@@ -245,6 +283,9 @@ def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baselin
     print(f"  folds whose model passes the suite's pinned prompts: {passing} of {len(docs)}")
     if baseline is None:
         return
+    if baseline_data is not None:
+        compare_across_data(rows, groups, done, baseline, *baseline_data)
+        return
     base = done_folds(rows, groups, baseline)
     common = sorted(set(base) & set(done))
     if not common:
@@ -259,6 +300,68 @@ def summary(rows: list[dict], groups: list[str], folds: int, work: Path, baselin
         ("gate oracle", lambda x: boot.oracle(x["gate"])),
     ):
         a, b = figure(ours[1]), figure(theirs[1])
+        print(f"  {name:12s} {a.value:.3f} vs {b.value:.3f}: {a.minus(b)}")
+
+
+def common_prompts(rows: list[dict], ours: dict, base_rows: list[dict], theirs: dict) -> list[tuple[dict, dict]]:
+    """The (our result, their result) pairs of the prompts both fold documents tested, matched
+    by text and kind (a text that occurs twice on either side is left out)."""
+
+    def by_text(rs: list[dict], doc: dict) -> dict[tuple[str, str], dict]:
+        seen: dict[tuple[str, str], dict | None] = {}
+        for e in doc["results"]:
+            key = (rs[e["row"]]["text"], rs[e["row"]]["kind"])
+            seen[key] = None if key in seen else e
+        return {key: e for key, e in seen.items() if e is not None}
+
+    a, b = by_text(rows, ours), by_text(base_rows, theirs)
+    return [(a[key], b[key]) for key in a if key in b]
+
+
+def compare_across_data(
+    rows: list[dict],
+    groups: list[str],
+    done: dict[int, dict],
+    baseline: Path,
+    base_rows: list[dict],
+    base_groups: list[str],
+) -> None:
+    """Paired difference from a run on another prompt set, over the prompts both runs tested
+    in the same fold (each at its own lines; each gate on its benign scale over those prompts)."""
+    base = done_folds(base_rows, base_groups, baseline)
+    common = sorted(set(base) & set(done))
+    prompts: list[dict] = []
+    ours: dict[str, list] = {"adult": [], "gate": []}
+    theirs: dict[str, list] = {"adult": [], "gate": []}
+    tested = 0
+    for k in common:
+        pairs = common_prompts(rows, done[k], base_rows, base[k])
+        tested += len(done[k]["results"])
+        if not pairs:
+            continue
+        fold_rows = [{**rows[a["row"]], "core": groups[a["row"]]} for a, _ in pairs]
+        benign = np.array([r["kind"] == "benign" for r in fold_rows])
+        prompts += fold_rows
+        for side, out in ((0, ours), (1, theirs)):
+            out["adult"] += [p[side]["adult"] for p in pairs]
+            out["gate"].append(benign_scale(np.array([p[side]["gate"] for p in pairs]), benign))
+    if not prompts:
+        print(f"\nno prompt tested in the same fold by {baseline} (on its own data) yet")
+        return
+    a_f = {"adult": np.array(ours["adult"]), "gate": np.concatenate(ours["gate"])}
+    b_f = {"adult": np.array(theirs["adult"]), "gate": np.concatenate(theirs["gate"])}
+    boot = SceneBootstrap(prompts)
+    print(
+        f"\nminus the run in {baseline} (other prompt set) on the {len(common)} folds both have done, paired on "
+        f"the {len(prompts)} of our {tested} test prompts it tested in the same fold ({boot.scenes.get('harmful', 0)} "
+        f"harmful, {boot.scenes.get('benign', 0)} benign linked groups):"
+    )
+    for name, figure in (
+        ("recall", lambda x: boot.rate(x["adult"], "harmful")),
+        ("benign FPR", lambda x: boot.rate(x["adult"], "benign")),
+        ("gate oracle", lambda x: boot.oracle(x["gate"])),
+    ):
+        a, b = figure(a_f), figure(b_f)
         print(f"  {name:12s} {a.value:.3f} vs {b.value:.3f}: {a.minus(b)}")
 
 
@@ -280,7 +383,13 @@ def main() -> int:
     )
     ap.add_argument(
         "--against",
-        help="compare with this run instead of the shipped recipe's (its directory under --work, e.g. k7-train0.5)",
+        help="compare with this run instead of the shipped recipe's (a directory, or its name under --work, "
+        "e.g. k7-train0.5)",
+    )
+    ap.add_argument(
+        "--against-data",
+        metavar="COMMIT",
+        help="the --against run used the prompt set of this git commit (compared on the prompts both tested)",
     )
     ap.add_argument("--summary", action="store_true", help="only print the summary of the folds done")
     ap.add_argument("--work", type=Path, default=WORK, help=f"where folds are kept (default {WORK})")
@@ -295,8 +404,13 @@ def main() -> int:
     if bad := [k for k in todo if not 0 <= k < args.k]:
         ap.error(f"no such fold: {bad} (folds are 0..{args.k - 1})")
     against = args.work / (args.against or f"k{args.k}")  # default: the shipped recipe's run
+    if args.against and Path(args.against).is_dir():
+        against = Path(args.against)
     if args.against and not against.is_dir():  # before any tuning, not after an hour of it
         ap.error(f"no run to compare with in {against}")
+    if args.against_data and not args.against:
+        ap.error("--against-data needs --against (the run made on that commit's prompts)")
+    baseline_data = data_at(args.against_data) if args.against_data else None
     rows = load()
     groups = group_of(rows)
     fold = np.array([fold_of(g, args.k) for g in groups])
@@ -307,12 +421,20 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     if not args.summary:
         keywords = KeywordLayers({})
+        current = data_hash(rows, groups)
         for k in todo:
             if (work / f"fold{k}.json").exists():
+                if json.loads((work / f"fold{k}.json").read_text("utf-8"))["data_sha256"] != current:
+                    print(
+                        f"fold {k}: {work} holds a run on another prompt set; use another --work "
+                        "(or delete its fold files to redo them)",
+                        file=sys.stderr,
+                    )
+                    return 2
                 print(f"fold {k}: already done ({work / f'fold{k}.json'})")
                 continue
             run_fold(k, args.k, rows, groups, fold, args.train_fraction, args.epochs, keywords, work)
-    summary(rows, groups, args.k, work, baseline=None if work == against else against)
+    summary(rows, groups, args.k, work, baseline=None if work == against else against, baseline_data=baseline_data)
     return 0
 
 

@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.prompts_kfold import benign_scale, data_hash, fold_of, group_of, kept_for_training, summary
+from bench.prompts_kfold import (
+    benign_scale,
+    common_prompts,
+    data_hash,
+    fold_of,
+    group_of,
+    kept_for_training,
+    summary,
+)
 from classifiers.data.build_prompts import linked_groups
 from classifiers.train_head import load
 
@@ -102,3 +110,33 @@ def test_a_partial_run_is_compared_with_the_full_one_on_the_same_folds(
     out = capsys.readouterr().out
     assert "on the 1 folds both have done (paired)" in out
     assert "recall       0.500 vs 1.000: -0.500" in out
+
+
+def test_prompts_are_paired_across_prompt_sets_by_text() -> None:
+    old = [{"text": "a", "kind": "harmful"}, {"text": "b", "kind": "benign"}, {"text": "dup", "kind": "benign"}]
+    new = [{"text": "new", "kind": "harmful"}, *old, {"text": "dup", "kind": "benign"}]  # a scene added first
+    theirs = {"results": [{"row": 0, "gate": 0.1}, {"row": 1, "gate": 0.2}, {"row": 2, "gate": 0.3}]}
+    ours = {"results": [{"row": i, "gate": i / 10} for i in range(5)]}
+    pairs = common_prompts(new, ours, old, theirs)
+    # "a" and "b" are matched on their text (rows 1, 2 here; 0, 1 there); the new scene has no
+    # partner, and "dup", twice in the new set, is left out rather than matched at random.
+    assert [(a["row"], b["row"]) for a, b in pairs] == [(1, 0), (2, 1)]
+
+
+def test_a_run_on_new_data_is_compared_with_one_on_the_old_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = _rows()
+    new = [{**r, "text": f"new {r['text']}", "core": f"new {r['core']}"} for r in old[:4]] + old  # scenes added
+    old_groups, new_groups = [r["core"] for r in old], [r["core"] for r in new]
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir()
+    after.mkdir()
+    _fold_file(before, old, 0, set(range(20)), data_hash(old, old_groups))  # half the harmful prompts
+    _fold_file(after, new, 0, set(range(44)), data_hash(new, new_groups))  # every harmful prompt
+    summary(new, new_groups, 2, after, baseline=before, baseline_data=(old, old_groups))
+    out = capsys.readouterr().out
+    # Fold 0 of each run holds every other row; the 4 added rows shift the old ones by 4 (even),
+    # so the old prompts of fold 0 are in fold 0 of both: 40 prompts, 20 harmful.
+    assert "paired on the 40 of our 42 test prompts it tested in the same fold" in out
+    assert "recall       1.000 vs 0.500: 0.500" in out
