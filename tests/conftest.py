@@ -18,6 +18,12 @@ from gateway.localstack import ServerThread, Stack, create_key, run_sync, start_
 from gateway.settings import Settings
 
 ADULT = {"id": "user-1", "age_band": "adult"}
+# A prompt the shipped classifiers send to human review (violence, between the review and the
+# block line), for the tests of the review queue. Mild on purpose: an attempted punch, nobody
+# hurt. A clearly violent prompt ("a street fight turns into a knife attack", the fixture
+# until session 12) is blocked by a confident model, as the policy says it should be; re-tuning
+# the encoder can move a prompt across a line, so `bench/encoder_candidates.py` checks this one.
+REVIEW_PROMPT = "a drunk man throws a punch and misses"
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 

@@ -38,18 +38,25 @@ from classifiers.data.prompts_src import (
     FOREIGN_FIFTH_BATCH,
     FOREIGN_SEVENTH_BATCH,
     FOREIGN_SIXTH_BATCH,
+    FOREIGN_TENTH_BATCH,
     FOURTH,
+    NINTH_BATCH,
     PARENTS,
     PLAIN_REQUESTS,
+    PLAIN_REQUESTS_B,
+    PLAIN_REQUESTS_C,
     SEVENTH_BATCH,
     SIXTH_BATCH,
     TEEN_CORES,
     TEEN_EIGHTH_BATCH,
     TEEN_FIFTH_BATCH,
     TEEN_FOURTH,
+    TEEN_NINTH_BATCH,
     TEEN_SEVENTH_BATCH,
     TEEN_SIXTH_BATCH,
+    TEEN_TENTH_BATCH,
     TEMPLATES,
+    TENTH_BATCH,
 )
 
 FOREIGN_TEMPLATES = ["{}", "a video of {}", "{}, 4k"]
@@ -196,6 +203,13 @@ def build() -> list[dict]:
     add_foreign(FOREIGN_SEVENTH_BATCH)
     add_batch(EIGHTH_BATCH, TEEN_EIGHTH_BATCH)
     add_foreign(FOREIGN_EIGHTH_BATCH)
+    add_batch(NINTH_BATCH, TEEN_NINTH_BATCH)
+    for core in PLAIN_REQUESTS_B:
+        add(core, [], "benign")
+    add_batch(TENTH_BATCH, TEEN_TENTH_BATCH)
+    add_foreign(FOREIGN_TENTH_BATCH)
+    for core in PLAIN_REQUESTS_C:
+        add(core, [], "benign")
     return rows
 
 

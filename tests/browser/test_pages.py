@@ -8,9 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Server, gen_body, wait_for, wait_until
-
-REVIEW_PROMPT = "a street fight turns into a knife attack"
+from tests.conftest import REVIEW_PROMPT, Server, gen_body, wait_for, wait_until
 
 
 def test_console_sign_in_reveal_reject_blocks_the_generation(server: Server, page: Any) -> None:

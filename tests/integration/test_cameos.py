@@ -22,10 +22,8 @@ from generator.base import GeneratedMedia, GenerationSpec
 from generator.procedural import ProceduralGenerator
 from provenance.media import encode_mp4
 from schemas.events import TOPIC_CONSENT
-from tests.conftest import Server, Stack, consume, gen_body, start_server, subprocess_env, wait_for
+from tests.conftest import REVIEW_PROMPT, Server, Stack, consume, gen_body, start_server, subprocess_env, wait_for
 from tests.faces import jpeg, photo, scaled
-
-REVIEW_PROMPT = "a street fight turns into a knife attack"
 
 
 def _tenant_client(server: Server, *roles: str) -> httpx.Client:

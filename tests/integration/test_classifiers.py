@@ -29,12 +29,15 @@ def remote_server(stack: Stack) -> Iterator[tuple[Server, FakeModeration]]:
 def test_remote_moderation_blocks_and_explains(remote_server: tuple[Server, FakeModeration]) -> None:
     srv, fake = remote_server
     with srv.client() as c:
-        r = c.post("/v1/generations", json=gen_body("an attack on the city skyline, cartoon"))
+        # The fake scores violence 0.97 for any text with "attack"; the local layers score this
+        # text lower, so the decision shows the remote layer's score (the max of the layers').
+        text = "an attack on the city skyline, cartoon"
+        r = c.post("/v1/generations", json=gen_body(text))
         assert r.status_code == 403, r.text
         err = r.json()["error"]
         assert err["code"] == "prompt_blocked" and err["details"]["categories"]["violence"] == 0.97
         assert any("openai" in x for x in err["details"]["reasons"])
-        m = c.post("/v1/moderations", json={"input": "an attack on the city"}).json()
+        m = c.post("/v1/moderations", json={"input": text}).json()
         assert m["flagged"] and m["categories"]["violence"] and m["category_scores"]["violence"] == 0.97
         assert c.post("/v1/generations", json=gen_body("a paper boat on a pond")).status_code == 202
 

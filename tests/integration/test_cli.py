@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.embedded import free_port
-from tests.conftest import Server, subprocess_env, wait_for
+from tests.conftest import REVIEW_PROMPT, Server, subprocess_env, wait_for
 
 
 def _clean_env() -> dict[str, str]:
@@ -155,7 +155,7 @@ def test_review_tail_prints_review_events(server: Server) -> None:
         gid = c.post(
             "/v1/generations",
             json={
-                "prompt": "a street fight turns into a knife attack",
+                "prompt": REVIEW_PROMPT,
                 "user": {"id": "u", "age_band": "adult"},
                 "duration_s": 1,
                 "resolution": "480p",

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.media import probe
-from tests.conftest import Server, consume, gen_body, subprocess_env, wait_for
+from tests.conftest import REVIEW_PROMPT, Server, consume, gen_body, subprocess_env, wait_for
 
 
 def _generate(client: httpx.Client, **kw: object) -> dict:
@@ -181,7 +181,7 @@ def test_prompt_blocked_is_403_with_reasons(client: httpx.Client) -> None:
 
 
 def test_review_approve_releases_and_reject_blocks(server: Server, client: httpx.Client) -> None:
-    prompt = "a street fight turns into a knife attack"
+    prompt = REVIEW_PROMPT
     ids = [_generate(client, prompt=prompt)["id"] for _ in range(2)]
     for gid in ids:
         g = wait_for(client, gid)

@@ -16,10 +16,9 @@ import httpx
 import pytest
 
 from gateway.apidocs import asyncapi, event_schemas
-from tests.conftest import Server, consume, gen_body, subprocess_env, wait_for, wait_until
+from tests.conftest import REVIEW_PROMPT, Server, consume, gen_body, subprocess_env, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-REVIEW_PROMPT = "a street fight turns into a knife attack"
 
 
 @pytest.fixture()
