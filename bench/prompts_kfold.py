@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.encoder_candidates import KeywordLayers, pinned_failures  # noqa: E402
+from bench.prompts_paired import at_commit  # noqa: E402
 from bench.stats import SceneBootstrap  # noqa: E402
 from classifiers.base import combine  # noqa: E402
 from classifiers.data.build_prompts import linked_groups  # noqa: E402
@@ -81,21 +81,8 @@ def group_of(rows: list[dict], linked: dict[str, str] | None = None) -> list[str
 
 def data_at(commit: str) -> tuple[list[dict], list[str]]:
     """The prompts and their linked groups as they were at a git commit (``--against-data``)."""
-
-    def show(name: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", "show", f"{commit}:classifiers/data/{name}"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        except subprocess.CalledProcessError as e:
-            raise SystemExit(f"--against-data {commit}: {e.stderr.strip()}") from None
-
-    rows = [json.loads(line) for line in show("prompts.jsonl").splitlines() if line.strip()]
-    groups = json.loads(show("scene_links.json"))["groups"]
+    rows = [json.loads(line) for line in at_commit(commit, "classifiers/data/prompts.jsonl").decode().splitlines()]
+    groups = json.loads(at_commit(commit, "classifiers/data/scene_links.json"))["groups"]
     return rows, group_of(rows, {core: group[0] for group in groups for core in group})
 
 

@@ -35,6 +35,7 @@ from classifiers.train_head import load  # noqa: E402
 
 
 def at_commit(commit: str, path: str) -> bytes:
+    """A file of the repository as it was at a git commit (exits with git's message if there is none)."""
     try:
         return subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, check=True).stdout
     except subprocess.CalledProcessError as e:
@@ -63,10 +64,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("commit", help="the earlier commit (its prompt set, tuned layers and head)")
     args = ap.parse_args()
-    old_rows = [
-        json.loads(line) for line in at_commit(args.commit, "classifiers/data/prompts.jsonl").decode().splitlines()
-    ]
-    old_split = {r["core"]: r["split"] for r in old_rows}
+    old_rows = at_commit(args.commit, "classifiers/data/prompts.jsonl").decode().splitlines()
+    old_split = {r["core"]: r["split"] for r in map(json.loads, old_rows)}
     old_model = (
         at_commit(args.commit, f"classifiers/{ENCODER_FILE}"),
         at_commit(args.commit, f"classifiers/{HEAD_FILE}"),
