@@ -32,9 +32,11 @@ import numpy as np
 from classifiers.data.prompts_src import (
     CORES,
     EIGHTH_BATCH,
+    ELEVENTH_BATCH,
     FIFTH_BATCH,
     FOREIGN,
     FOREIGN_EIGHTH_BATCH,
+    FOREIGN_ELEVENTH_BATCH,
     FOREIGN_FIFTH_BATCH,
     FOREIGN_SEVENTH_BATCH,
     FOREIGN_SIXTH_BATCH,
@@ -45,10 +47,12 @@ from classifiers.data.prompts_src import (
     PLAIN_REQUESTS,
     PLAIN_REQUESTS_B,
     PLAIN_REQUESTS_C,
+    PLAIN_REQUESTS_D,
     SEVENTH_BATCH,
     SIXTH_BATCH,
     TEEN_CORES,
     TEEN_EIGHTH_BATCH,
+    TEEN_ELEVENTH_BATCH,
     TEEN_FIFTH_BATCH,
     TEEN_FOURTH,
     TEEN_NINTH_BATCH,
@@ -209,6 +213,10 @@ def build() -> list[dict]:
     add_batch(TENTH_BATCH, TEEN_TENTH_BATCH)
     add_foreign(FOREIGN_TENTH_BATCH)
     for core in PLAIN_REQUESTS_C:
+        add(core, [], "benign")
+    add_batch(ELEVENTH_BATCH, TEEN_ELEVENTH_BATCH)
+    add_foreign(FOREIGN_ELEVENTH_BATCH)
+    for core in PLAIN_REQUESTS_D:
         add(core, [], "benign")
     return rows
 
