@@ -11,11 +11,15 @@ lexicon + semantic), single prompts and batches.
 
     .venv/bin/python bench/prompts.py                 # the held-out test split
     .venv/bin/python bench/prompts.py --split dev     # the split the thresholds are chosen on
+    .venv/bin/python bench/prompts.py --since c195504 e962a80
+        # also the default stack on the scenes already in each commit's prompt set and on
+        # those added after it (oldest commit first): how hard each batch of scenes is
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -82,6 +86,31 @@ def evaluate(
     print("some false positives:", "; ".join(fps[:6]))
 
 
+def by_age(rows: list[dict], scores: list[Scores], policy: Policy, commits: list[str]) -> None:
+    """The default stack's figures on the scenes of each commit's prompt set (oldest first) that
+    no earlier commit had, and on the scenes added since the last one."""
+    from bench.prompts_paired import at_commit
+
+    seen = [
+        {json.loads(line)["core"] for line in at_commit(c, "classifiers/data/prompts.jsonl").decode().splitlines()}
+        for c in commits
+    ]
+    names = [f"in {commits[0]}", *(f"added by {c}" for c in commits[1:]), "added since"]
+    age = np.array([next((i for i, s in enumerate(seen) if r["core"] in s), len(commits)) for r in rows])
+    adult = np.array([policy.decide(s, "adult").outcome != "allow" for s in scores])
+    print("\ndefault stack by the age of the scene:")
+    for i, name in enumerate(names):
+        sub = [r for r, a in zip(rows, age, strict=True) if a == i]
+        if not any(r["kind"] == "harmful" for r in sub) or not any(r["kind"] == "benign" for r in sub):
+            print(f"  {name:22s} (no harmful or no benign scene in this split)")
+            continue
+        boot, flags = SceneBootstrap(sub), adult[age == i]
+        print(
+            f"  {name:22s} recall {boot.rate(flags, 'harmful')} ({boot.scenes['harmful']} scenes), "
+            f"FPR {boot.rate(flags, 'benign').percent()} ({boot.scenes['benign']} scenes)"
+        )
+
+
 def latency(lex: LexiconClassifier, sem: SemanticClassifier, rows: list[dict]) -> None:
     texts = [r["text"] for r in rows]
     for t in texts[:50]:  # warm-up
@@ -119,6 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="test", choices=("test", "dev"))
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--since", nargs="+", metavar="COMMIT", help="figures by the commit that added the scene")
     args = ap.parse_args()
     policy = Policy()
     lex, sem, names = LexiconClassifier(), SemanticClassifier(), PublicFigureClassifier()
@@ -142,6 +172,8 @@ def main() -> None:
     evaluate("lexicon + names", rows, default, policy, boot, per_category=False)
     evaluate("semantic alone", rows, sem_scores, policy, boot, per_category=False)
     evaluate("default: + semantic", rows, both, policy, boot, per_category=True)
+    if args.since:
+        by_age(rows, both, policy, args.since)
     if not args.no_latency:
         latency(lex, sem, load())
 

@@ -1,6 +1,6 @@
 """The prompt classifiers' recipe measured over every scene: k-fold cross-validation.
 
-    .venv/bin/python bench/prompts_kfold.py                 # 7 folds, ~13 min each; resumes
+    .venv/bin/python bench/prompts_kfold.py                 # 7 folds, ~11 min each; resumes
     .venv/bin/python bench/prompts_kfold.py --folds 0 1     # only these folds (then the summary)
     .venv/bin/python bench/prompts_kfold.py --summary       # the summary of the folds done so far
     .venv/bin/python bench/prompts_kfold.py --train-fraction 0.5 --folds 0 1 2
