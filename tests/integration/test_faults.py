@@ -49,7 +49,9 @@ def test_kafka_down_delays_events_but_loses_none(fault_stack: Stack, fault_serve
         with fault_server.client() as c:
             ids = []
             for i in range(3):
-                r = c.post("/v1/generations", json=gen_body(f"kafka outage clip {i}"))
+                # (was "kafka outage clip {i}", which the session-13 model blocks as violence or
+                # deception: recorded in test_semantic's KNOWN_PLAIN_MISREADS; this test is about Kafka)
+                r = c.post("/v1/generations", json=gen_body(f"a paper boat on a pond, take {i}"))
                 assert r.status_code == 202, r.text  # admission does not wait for Kafka
                 ids.append(r.json()["id"])
             for gid in ids:
