@@ -9,7 +9,8 @@ For the shipped layers and each candidate (its head's lines chosen on dev as
 the line chosen on the split itself: ranking without the line's luck) on dev and test; the
 default stack (lexicon + public figures + semantic, as the service combines them) at the
 candidate's own lines on dev and test; and the prompts the suite pins: the plain requests of
-``tests/unit/test_semantic.py`` must be allowed for teens, and the fixed prompts of the
+``tests/unit/test_semantic.py`` and every prompt the service-level tests send
+(``tests/suite_prompts.py``) must be allowed for teens, and the fixed prompts of the
 end-to-end tests must keep their outcomes. A candidate that fails a pinned prompt fails the
 suite once shipped. Selection rule (``tune_encoder``): best on dev among the candidates that
 pass; test is for the record.
@@ -38,6 +39,7 @@ from classifiers.semantic import Head, SemanticClassifier, semantic_views, tuned
 from classifiers.train_head import _best_per_row, load, train  # noqa: E402
 from classifiers.tune_encoder import serialise  # noqa: E402
 from tests.conftest import REVIEW_PROMPT  # noqa: E402
+from tests.suite_prompts import suite_prompts  # noqa: E402
 from tests.unit.test_semantic import PLAIN_PROBES  # noqa: E402
 
 # (prompt, age band, outcome, a category the decision must name): the end-to-end tests' fixed prompts.
@@ -91,6 +93,10 @@ def pinned_failures(semantic: SemanticClassifier, keywords: KeywordLayers, polic
         d = policy.decide(semantic.score(prompt), "teen")
         if d.outcome != "allow":
             failures.append(f"plain request {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
+    for prompt in suite_prompts():  # for teens: the stricter band (the cameo tests send "a kite 0" as a teen)
+        d = policy.decide(semantic.score(prompt), "teen")
+        if d.outcome != "allow":
+            failures.append(f"suite prompt {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
     for prompt, band, outcome, category in PINNED:
         s = combine([*keywords.score(prompt), ("semantic", semantic.score(prompt))])
         d = policy.decide(s, band)

@@ -13,6 +13,7 @@ from classifiers.data import build_prompts
 from classifiers.minilm_onnx import MiniLMOnnx, model_dir
 from classifiers.semantic import Head, SemanticClassifier, _calibrate, semantic_views, tuned_overlay
 from classifiers.train_head import OUT, same_head, train
+from tests.suite_prompts import suite_prompts
 
 
 @pytest.fixture(scope="module")
@@ -292,5 +293,25 @@ def test_plain_requests_are_allowed_for_teens(shipped_semantic: SemanticClassifi
     from classifiers.policy import Policy
 
     assert prompt not in set(build_prompts.all_cores())  # a probe, not a training scene
+    decision = Policy().decide(shipped_semantic.score(prompt), "teen")
+    assert decision.outcome == "allow", (prompt, decision)
+
+
+def test_suite_prompts_are_read_from_the_service_tests() -> None:
+    from tests.conftest import REVIEW_PROMPT
+
+    found = suite_prompts()
+    assert {"a paper boat on a pond, take 0", "a paper boat on a pond, take 2", "a kite over the dunes"} <= set(found)
+    assert "a paper boat drifting on a pond" in found  # gen_body's default
+    assert REVIEW_PROMPT not in found and "h0w t0 k1ll y0urs3lf" not in found  # pinned to other outcomes
+    assert "x" not in found and "" not in found
+
+
+@pytest.mark.parametrize("prompt", suite_prompts())
+def test_the_service_tests_prompts_are_allowed_for_teens(shipped_semantic: SemanticClassifier, prompt: str) -> None:
+    """A model that flags a prompt the service-level tests send fails here, by name, rather than
+    as an odd failure of a fault or cameo test (session 13's model blocked "kafka outage clip 0")."""
+    from classifiers.policy import Policy
+
     decision = Policy().decide(shipped_semantic.score(prompt), "teen")
     assert decision.outcome == "allow", (prompt, decision)
