@@ -89,14 +89,12 @@ class Ensemble:
 def pinned_failures(semantic: SemanticClassifier, keywords: KeywordLayers, policy: Policy) -> list[str]:
     """The pinned prompts that a stack with this semantic layer gets wrong (empty: all pass)."""
     failures = []
-    for prompt in PLAIN_PROBES:
-        d = policy.decide(semantic.score(prompt), "teen")
-        if d.outcome != "allow":
-            failures.append(f"plain request {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
-    for prompt in suite_prompts():  # for teens: the stricter band (the cameo tests send "a kite 0" as a teen)
-        d = policy.decide(semantic.score(prompt), "teen")
-        if d.outcome != "allow":
-            failures.append(f"suite prompt {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
+    # Allowed for teens, the stricter band (the cameo tests send "a kite 0" as a teen).
+    for what, prompts in (("plain request", PLAIN_PROBES), ("suite prompt", suite_prompts())):
+        for prompt in prompts:
+            d = policy.decide(semantic.score(prompt), "teen")
+            if d.outcome != "allow":
+                failures.append(f"{what} {prompt!r} for teens: {d.outcome} ({'; '.join(d.reasons[:2])})")
     for prompt, band, outcome, category in PINNED:
         s = combine([*keywords.score(prompt), ("semantic", semantic.score(prompt))])
         d = policy.decide(s, band)

@@ -41,7 +41,8 @@ from classifiers.train_head import load  # noqa: E402
 
 def evaluate(
     name: str, rows: list[dict], scores: list[Scores], policy: Policy, boot: SceneBootstrap, *, per_category: bool
-) -> None:
+) -> np.ndarray:
+    """Prints the figures; returns per row whether it is flagged for adults."""
     kind = np.array([r["kind"] for r in rows])
     adult = np.array([policy.decide(s, "adult").outcome != "allow" for s in scores])  # flagged, decided once
     teen = np.array([policy.decide(s, "teen").outcome != "allow" for s in scores])
@@ -58,7 +59,7 @@ def evaluate(
         f"FPR {boot.rate(adult, 'benign').percent()}"
     )
     if not per_category:
-        return
+        return adult
     print("\ncategory                 | n pos | precision | recall | F1")
     for cat in (*CATEGORIES, *TEEN_CATEGORIES):
         band = "teen" if cat in TEEN_CATEGORIES else "adult"
@@ -79,16 +80,17 @@ def evaluate(
         print("  " + key + ": " + ", ".join(f"{k} {np.mean(v):.2f} (n={len(v)})" for k, v in sorted(groups.items())))
     if rows[0]["split"] != "dev":  # the held-out split's errors are not shown: no one should write data from them
         print("\n(examples of misses and false positives: --split dev)")
-        return
+        return adult
     misses = [r["text"] for r, f in zip(rows, adult, strict=True) if r["kind"] == "harmful" and not f]
     fps = [r["text"] for r, f in zip(rows, adult, strict=True) if r["kind"] == "benign" and f]
     print("\nsome misses:", "; ".join(misses[:6]))
     print("some false positives:", "; ".join(fps[:6]))
+    return adult
 
 
-def by_age(rows: list[dict], scores: list[Scores], policy: Policy, commits: list[str]) -> None:
-    """The default stack's figures on the scenes of each commit's prompt set (oldest first) that
-    no earlier commit had, and on the scenes added since the last one."""
+def by_age(rows: list[dict], adult: np.ndarray, commits: list[str]) -> None:
+    """The default stack's figures (``adult``: its flags, from ``evaluate``) on the scenes of each
+    commit's prompt set (oldest first) that no earlier commit had, and on those added since the last one."""
     from bench.prompts_paired import at_commit
 
     seen = [
@@ -97,7 +99,6 @@ def by_age(rows: list[dict], scores: list[Scores], policy: Policy, commits: list
     ]
     names = [f"in {commits[0]}", *(f"added by {c}" for c in commits[1:]), "added since"]
     age = np.array([next((i for i, s in enumerate(seen) if r["core"] in s), len(commits)) for r in rows])
-    adult = np.array([policy.decide(s, "adult").outcome != "allow" for s in scores])
     print("\ndefault stack by the age of the scene:")
     for i, name in enumerate(names):
         sub = [r for r, a in zip(rows, age, strict=True) if a == i]
@@ -171,9 +172,9 @@ def main() -> None:
     print(f"(scenes: {boot.scenes['harmful']} harmful, {boot.scenes['benign']} benign; intervals: bench/stats.py)\n")
     evaluate("lexicon + names", rows, default, policy, boot, per_category=False)
     evaluate("semantic alone", rows, sem_scores, policy, boot, per_category=False)
-    evaluate("default: + semantic", rows, both, policy, boot, per_category=True)
+    flagged = evaluate("default: + semantic", rows, both, policy, boot, per_category=True)
     if args.since:
-        by_age(rows, both, policy, args.since)
+        by_age(rows, flagged, args.since)
     if not args.no_latency:
         latency(lex, sem, load())
 
