@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from schemas.api import ErrorBody, ErrorResponse
+from schemas.api import NO_NUL, ErrorBody, ErrorResponse
 
 from . import __version__
 from .decisions import DecisionConsumer
@@ -62,6 +62,7 @@ def _provgate_error(_: Request, exc: ProvgateError) -> Response[ErrorResponse]:
 
 _AT = re.compile(r"at `\$\.?([^`]*)`")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+_NUL_RULE = f"matching regex {NO_NUL!r}"  # msgspec's words for the rule (``schemas.api.NO_NUL``)
 
 
 def _validation_error(request: Request, exc: ValidationException) -> Response[ErrorResponse]:
@@ -70,10 +71,12 @@ def _validation_error(request: Request, exc: ValidationException) -> Response[Er
     problems: list[dict[str, Any]] = []
     for item in extra:
         if isinstance(item, dict):
-            msg = str(item.get("message", ""))
+            msg = str(item.get("message", "")).replace(_NUL_RULE, "without NUL (U+0000) characters")
             key = item.get("key") or (m.group(1) if (m := _AT.search(msg)) else None)
             if (u := _UNKNOWN.search(msg)) is not None:
                 key = u.group(1) if key in (None, "data") else f"{key}.{u.group(1)}"
+            if msg == "'data'" and key == "data":  # litestar's words for a body that is not there
+                msg, key = "the request body is empty: send a JSON object", None
             problems.append({"field": key, "message": msg, "source": item.get("source")})
         else:
             problems.append({"message": str(item)})

@@ -111,6 +111,10 @@ def _text(form: Any, name: str, *, required: bool = False) -> str | None:
         return None
     if len(values) > 1 or not isinstance(values[0], str):
         raise BadRequest(f"`{name}` must be one text field", code="invalid_field", details={"field": name})
+    if "\x00" in values[0]:  # stored text: Postgres cannot hold NUL (``schemas.api.NO_NUL``)
+        raise BadRequest(
+            f"`{name}` must not contain NUL (U+0000) characters", code="invalid_field", details={"field": name}
+        )
     return values[0].strip()
 
 

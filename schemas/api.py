@@ -18,6 +18,9 @@ MAX_PROMPT_CHARS = 2000
 # base64 of an 8 MiB image is ~11.2 M characters.
 MAX_INPUT_IMAGE_B64 = 11_200_000
 Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+# Stored free text carries ``pattern=NO_NUL``: Postgres text cannot hold NUL (U+0000), so it is
+# refused here, a 400 naming the field (``gateway.app`` words the message), not a failed insert.
+NO_NUL = r"^[^\x00]*$"
 
 
 class Strict(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -32,7 +35,7 @@ class UserRef(Strict):
 
 
 class GenerationRequest(Strict):
-    prompt: Annotated[str, Meta(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    prompt: Annotated[str, Meta(min_length=1, max_length=MAX_PROMPT_CHARS, pattern=NO_NUL)]
     user: UserRef
     cameos: Annotated[list[Id], Meta(max_length=4)] = []
     input_image: Annotated[str, Meta(max_length=MAX_INPUT_IMAGE_B64)] | None = None
@@ -111,7 +114,7 @@ class ModerationResponse(Strict):
 
 
 class TakedownRequest(Strict):
-    reason: Annotated[str, Meta(max_length=2000)] = ""
+    reason: Annotated[str, Meta(max_length=2000, pattern=NO_NUL)] = ""
     # A cameo owner taking down a generation their face appears in (the platform acts for them).
     cameo_owner: Id | None = None
 
@@ -122,7 +125,9 @@ Audience = Literal["only_me", "approved", "mutuals", "everyone"]
 class CameoPolicyRequest(Strict):
     audience: Audience
     approved_user_ids: Annotated[list[Id], Meta(max_length=1000)] = []
-    restrictions: Annotated[list[Annotated[str, Meta(min_length=1, max_length=200)]], Meta(max_length=20)] = []
+    restrictions: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]], Meta(max_length=20)
+    ] = []
 
 
 class RevokeRequest(Strict):
@@ -210,7 +215,7 @@ class ReviewList(Strict):
 
 class ReviewDecisionRequest(Strict):
     decision: ReviewDecisionKind
-    notes: Annotated[str, Meta(max_length=4000)] = ""
+    notes: Annotated[str, Meta(max_length=4000, pattern=NO_NUL)] = ""
     # The person at the platform who decided (default: the API key).
     reviewer: Id | None = None
 
@@ -220,7 +225,7 @@ class ClaimRequest(Strict):
 
 
 class ReportRequest(Strict):
-    reason: Annotated[str, Meta(min_length=1, max_length=2000)]
+    reason: Annotated[str, Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
 
 
 class ReviewStats(Strict):

@@ -58,6 +58,46 @@ def test_invalid_fields_are_named(client: httpx.Client, patch: dict, field: str)
     assert e["details"]["errors"][0]["field"]
 
 
+ZERO = "00000000-0000-0000-0000-000000000000"
+NUL_PROMPT = "a paper boat\x00 on a pond"  # a variable, so tests/suite_prompts.py does not read it as a sent prompt
+
+
+# Postgres text cannot hold NUL (U+0000): every free-text field that is stored refuses it with a
+# 400 naming the field, before anything is written (it was a 500 from the failed insert).
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/v1/generations", gen_body() | {"prompt": NUL_PROMPT}, "prompt"),
+        ("POST", f"/v1/generations/{ZERO}/takedown", {"reason": "spam\x00"}, "reason"),
+        ("POST", f"/v1/generations/{ZERO}/report", {"reason": "spam\x00"}, "reason"),
+        ("POST", f"/v1/reviews/{ZERO}/decision", {"decision": "approve", "notes": "fine\x00"}, "notes"),
+        (
+            "PUT",
+            f"/v1/cameos/{ZERO}/policy",
+            {"audience": "everyone", "restrictions": ["no\x00 ads"]},
+            "restrictions[0]",
+        ),
+    ],
+)
+def test_nul_characters_in_stored_text_are_named(
+    client: httpx.Client, method: str, path: str, body: dict, field: str
+) -> None:
+    e = _err(client.request(method, path, json=body), 400)
+    assert e["message"] == f"Expected `str` without NUL (U+0000) characters at `{field}`", e
+    assert e["details"]["errors"][0]["field"] == field
+
+
+def test_nul_characters_in_an_enrollment_text_field_are_named(client: httpx.Client) -> None:
+    fields = {"owner_id": "o1", "owner_age_band": "adult", "display_name": "A\x00B"}
+    e = _err(client.post("/v1/cameos", data=fields, files={"images": ("a.png", b"x", "image/png")}), 400)
+    assert e["details"]["field"] == "display_name" and "NUL" in e["message"]
+
+
+def test_empty_body_says_so(client: httpx.Client) -> None:
+    e = _err(_post(client, b""), 400)
+    assert e["message"] == "the request body is empty: send a JSON object"
+
+
 def test_missing_required_field(client: httpx.Client) -> None:
     body = gen_body()
     del body["prompt"]
