@@ -17,7 +17,8 @@ SCORE = 0.9
 
 
 def name_key(name: str) -> str:
-    return " ".join(re.findall(r"\w+", normalize(name).views[-1]))
+    views = normalize(name).views
+    return " ".join(re.findall(r"\w+", views[-1])) if views else ""
 
 
 class PublicFigureClassifier(PromptClassifier):

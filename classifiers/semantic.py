@@ -41,7 +41,11 @@ def tuned_overlay() -> bytes:
 
 
 def semantic_views(text: str) -> list[str]:
+    """The plain view and the fully undone one (when an evasion trick changed it). None for a
+    text with no words left once normalised ("🐱", "!!!", only invisible characters)."""
     views = normalize(text).views
+    if not views:
+        return []
     return [views[0]] if views[-1] == views[0] else [views[0], views[-1]]
 
 
@@ -182,6 +186,9 @@ class SemanticClassifier(PromptClassifier):
         scores = head.scores(emb)
         out, i = [], 0
         for vs in views:
+            if not vs:  # no words to read: no semantic evidence (the other layers and the output check still run)
+                out.append(Scores({}, []))
+                continue
             best = scores[i : i + len(vs)].max(axis=0)
             i += len(vs)
             cats = {lab: round(float(s), 4) for lab, s in zip(head.labels, best, strict=True) if s >= 0.05}

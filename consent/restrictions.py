@@ -142,7 +142,7 @@ def violated(prompt: str, restrictions: list[str], embed: Callable[[list[str]], 
     out = [r for r in restrictions if topic_words(r) & words]
     if embed is not None:
         rest = [r for r in restrictions if r not in out]
-        if rest:
+        if rest and views:  # a prompt with no words left once normalised ("🐱") has no topic to compare
             vecs = embed([views[-1], *(topic_phrase(r) for r in rest)])
             sims = vecs[1:] @ vecs[0]
             out += [r for r, s in zip(rest, sims, strict=True) if s >= SEMANTIC_THRESHOLD]

@@ -104,3 +104,10 @@ def test_restrictions_semantic(prompt: str, broken: list[str]) -> None:
     enc = MiniLMOnnx()
     got = violated(prompt, ["no political content", "nothing romantic", "no violence"], enc.encode)
     assert got == broken
+
+
+def test_a_prompt_with_no_words_breaks_no_restriction() -> None:
+    def embed(texts: list[str]) -> None:
+        raise AssertionError(f"nothing to embed, got {texts}")
+
+    assert violated("🐱 !!!", ["no political content", "nothing romantic"], embed) == []

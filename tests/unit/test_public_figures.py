@@ -13,3 +13,10 @@ def test_names_are_found_through_evasion_and_exempted_when_granted() -> None:
     assert s.categories == {CATEGORY: 0.9} and s.reasons == ["public_figures: names elon musk"]
     assert clf.score("elon musk waves", frozenset({"elon musk"})).categories == {}
     assert clf.score("a paper boat on a pond").categories == {}
+
+
+def test_a_name_with_no_words_has_an_empty_key() -> None:
+    from classifiers.public_figures import name_key
+
+    assert name_key("!!!") == name_key("🐱") == ""
+    assert name_key("Barack  OBAMA") == "barack obama"

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from classifiers.base import CATEGORIES, TEEN_CATEGORIES
+from classifiers.base import CATEGORIES, TEEN_CATEGORIES, Scores
 from classifiers.data import build_prompts
 from classifiers.minilm_onnx import MiniLMOnnx, model_dir
 from classifiers.semantic import Head, SemanticClassifier, _calibrate, semantic_views, tuned_overlay
@@ -180,6 +180,16 @@ def test_head_labels_and_scores(tuned: MiniLMOnnx) -> None:
     assert semantic_views("a pond with ducks") == ["a pond with ducks"]
     many = clf.score_many(["a gang attacking a man with baseball bats", "a pond with ducks at sunrise"])
     assert many[0].categories == bad.categories
+
+
+@pytest.mark.parametrize("text", ["🐱", "!!!", "\u200b\u202e" * 50, "   "])
+def test_a_text_with_no_words_has_no_semantic_evidence(tuned: MiniLMOnnx, text: str) -> None:
+    clf = SemanticClassifier(encoder=tuned)
+    clf.start()
+    assert semantic_views(text) == []
+    assert clf.score(text) == Scores({}, [])  # was an IndexError: a 503 "retry later" for every such prompt
+    many = clf.score_many([text, "a gang attacking a man with baseball bats", text])
+    assert many[0] == many[2] == Scores({}, []) and many[1].categories["violence"] >= 0.5
 
 
 def test_gate_caps_the_adult_taxonomy_but_not_teen_signals() -> None:
