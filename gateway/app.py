@@ -105,6 +105,14 @@ def _http_error(_: Request, exc: HTTPException) -> Response[ErrorResponse]:
     return error_response(status, code, str(exc.detail), exc.extra if isinstance(exc.extra, dict) else None)
 
 
+def _recursion_error(request: Request, exc: RecursionError) -> Response[ErrorResponse]:
+    """msgspec gives up on JSON nested past Python's recursion limit (``[[[[...]]]]``): the
+    body's fault, a 400. Any other RecursionError is ours."""
+    if "deserializing" in str(exc):
+        return error_response(400, "malformed_json", "the request body is not valid JSON: it nests too deeply")
+    return _internal_error(request, exc)
+
+
 def _internal_error(request: Request, exc: Exception) -> Response[ErrorResponse]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal error; it has been logged")
@@ -209,6 +217,7 @@ def create_app(
             ProvgateError: _provgate_error,
             ValidationException: _validation_error,
             HTTPException: _http_error,
+            RecursionError: _recursion_error,
             Exception: _internal_error,
         },
         middleware=[MetricsMiddleware],

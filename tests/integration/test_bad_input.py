@@ -34,6 +34,13 @@ def test_malformed_json(client: httpx.Client) -> None:
     assert e["code"] == "malformed_json"
 
 
+def test_json_nested_too_deeply(client: httpx.Client) -> None:
+    e = _err(_post(client, b"[" * 100_000 + b"]" * 100_000), 400)  # was a 500 (RecursionError in the decoder)
+    assert e["code"] == "malformed_json" and "nests too deeply" in e["message"]
+    e = _err(_post(client, b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), 400)
+    assert e["code"] == "malformed_json"
+
+
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
@@ -91,6 +98,16 @@ def test_nul_characters_in_an_enrollment_text_field_are_named(client: httpx.Clie
     fields = {"owner_id": "o1", "owner_age_band": "adult", "display_name": "A\x00B"}
     e = _err(client.post("/v1/cameos", data=fields, files={"images": ("a.png", b"x", "image/png")}), 400)
     assert e["details"]["field"] == "display_name" and "NUL" in e["message"]
+
+
+@pytest.mark.parametrize("text", ["🐱", "!!!", "\u200b\u202e" * 50])
+def test_prompts_with_no_words_are_checked_not_a_server_error(client: httpx.Client, text: str) -> None:
+    # Normalisation leaves no words in these; the semantic layer failed on that (IndexError), and
+    # a failed classifier is a 503 "retry later", which no retry would ever get past.
+    r = client.post("/v1/moderations", json={"input": text})
+    assert r.status_code == 200 and r.json()["decision"]["outcome"] == "allow", r.text
+    r = _post(client, gen_body() | {"prompt": text})
+    assert r.status_code == 202, r.text
 
 
 def test_empty_body_says_so(client: httpx.Client) -> None:
