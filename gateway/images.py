@@ -36,6 +36,13 @@ def open_image(raw: bytes, field: str) -> np.ndarray:
                 return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
     except PayloadTooLarge:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # A header that claims far more pixels than the side limit allows: PIL refuses to open it.
+        raise PayloadTooLarge(
+            f"{field} is too large to decode; the limit is {MAX_IMAGE_SIDE} per side",
+            code=f"{field.split('[')[0]}_too_large",
+            details={"field": field},
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure is the client's bad image
         raise Unprocessable(
             f"{field} is not a decodable image ({type(exc).__name__})",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
+import zlib
 
 import httpx
 import pytest
@@ -143,6 +145,18 @@ def test_oversized_input_image_dimensions(client: httpx.Client) -> None:
     Image.new("L", (MAX_IMAGE_SIDE + 1, 8)).save(buf, "PNG")
     e = _err(_post(client, gen_body(input_image=base64.b64encode(buf.getvalue()).decode())), 413)
     assert e["code"] == "input_image_too_large"
+
+
+def test_image_claiming_billions_of_pixels(client: httpx.Client) -> None:
+    # A 60000x60000 PNG header over a few bytes of data: PIL refuses it as a decompression bomb
+    # before the side limit is checked (it was a 422 "not a decodable image").
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    e = _err(_post(client, gen_body(input_image=base64.b64encode(png).decode())), 413)
+    assert e["code"] == "input_image_too_large" and e["details"]["field"] == "input_image"
 
 
 def test_oversized_body(server: Server, client: httpx.Client) -> None:
