@@ -325,7 +325,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if not path.is_file():
-        _err(f"{path}: no such file")
+        _err(f"{path}: {'a directory, not a file' if path.is_dir() else 'no such file'}")
         return 2
     url, key = _client_target(args)
     try:
@@ -468,6 +468,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="provgate", description="Trust-and-safety and provenance gateway for video.")
+
+    def _port(value: str) -> int:  # checked before anything starts (PROVGATE_PORT has the same range)
+        if not value.isdigit() or not 0 <= int(value) <= 65535:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a port (0..65535)")
+        return int(value)
+
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_dir(sp: argparse.ArgumentParser) -> None:
@@ -476,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("serve", help="API + worker + relay")
     sp.add_argument("--embedded", action="store_true", help="start embedded Postgres and Kafka under the data dir")
     sp.add_argument("--host")
-    sp.add_argument("--port", type=int)
+    sp.add_argument("--port", type=_port)
     data_dir(sp)
     sp.set_defaults(func=cmd_serve)
 

@@ -150,6 +150,20 @@ def test_bad_configuration_is_named(tmp_path: Path) -> None:
     assert res.returncode == 2 and "PROVGATE_DATABASE_URL" in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["serve", "--embedded", "--port", "99999"], "'99999' is not a port (0..65535)"),
+        (["verify", "."], ".: a directory, not a file"),
+    ],
+)
+def test_bad_arguments_are_named_before_anything_starts(argv: list[str], says: str) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *argv], capture_output=True, text=True, env=_clean_env(), timeout=60
+    )
+    assert res.returncode == 2 and says in res.stderr, res.stderr
+
+
 def test_review_tail_prints_review_events(server: Server) -> None:
     with server.client() as c:
         gid = c.post(
