@@ -71,6 +71,13 @@ class Probe:
     frames: int
 
 
+def _why(exc: Exception) -> str:
+    """What is wrong with the file, in FFmpeg's words, without the path of the server's copy."""
+    if isinstance(exc, IndexError):
+        return "it has no video stream"
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
 def probe(path: Path) -> Probe:
     try:
         with av.open(str(path)) as c:
@@ -88,7 +95,7 @@ def probe(path: Path) -> Probe:
                 n - 1 if n else 0,
             )
     except (av.error.FFmpegError, IndexError) as exc:
-        raise MediaError(f"not a decodable video: {exc}") from exc
+        raise MediaError(f"not a decodable video: {_why(exc)}") from exc
 
 
 def decode_audio(path: Path, *, max_seconds: float = 60.0) -> tuple[np.ndarray, int] | None:
@@ -139,7 +146,7 @@ def decode_frames(path: Path, *, max_frames: int = 96, start_s: float = 0.0, ste
                 if len(out) >= max_frames:
                     break
     except av.error.FFmpegError as exc:
-        raise MediaError(f"not a decodable video: {exc}") from exc
+        raise MediaError(f"not a decodable video: {_why(exc)}") from exc
     if not out:
         raise MediaError("the video has no frames")
     return np.stack(out), fps
