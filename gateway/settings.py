@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from classifiers.registry import FRAME_BACKENDS, PROMPT_BACKENDS
+from generator.registry import BACKENDS as GENERATORS
+
 from .errors import ConfigError
 
 PREFIX = "PROVGATE_"
@@ -51,6 +54,13 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     if not lo <= value <= hi:
         raise ConfigError(f"{PREFIX}{name}={value} is outside {lo}..{hi}")
     return value
+
+
+def _known(names: tuple[str, ...], table: Mapping[str, str], name: str) -> None:
+    """Backend names are checked against their registry when the settings load, not when the
+    first component is built (a traceback after the database is already up)."""
+    if bad := [n for n in names if n not in table]:
+        raise ConfigError(f"{PREFIX}{name}: unknown backend {bad[0]!r}; choose from {', '.join(sorted(table))}")
 
 
 def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
@@ -201,6 +211,8 @@ class Settings:
             teen_daily_limit=_int(env, "TEEN_DAILY_LIMIT", 10, 0, 100_000),
             adult_daily_limit=_int(env, "ADULT_DAILY_LIMIT", 100, 0, 1_000_000),
         )
+        _known(classifiers.prompt, PROMPT_BACKENDS, "PROMPT_CLASSIFIERS")
+        _known(classifiers.frames, FRAME_BACKENDS, "FRAME_CLASSIFIERS")
         if faces.backend not in ("insightface", "yunet"):
             raise ConfigError(f"{PREFIX}FACE_BACKEND must be `insightface` or `yunet`, got {faces.backend!r}")
         keys_dir = Path(_get(env, "KEYS_DIR") or data_dir / "keys")
@@ -235,6 +247,7 @@ class Settings:
             faces=faces,
             generator=_get(env, "GENERATOR", "procedural") or "procedural",
         )
+        _known((settings.generator,), GENERATORS, "GENERATOR")
         return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
 
     def validate(self) -> None:

@@ -33,6 +33,9 @@ BACKEND_MODULES = {
         ({"PROVGATE_DATABASE_URL": "mysql://x"}, "PROVGATE_DATABASE_URL"),
         ({"PROVGATE_TSA_URL": "ftp://x"}, "PROVGATE_TSA_URL"),
         ({"PROVGATE_WATERMARK_KEY": "abcd"}, "PROVGATE_WATERMARK_KEY"),
+        ({"PROVGATE_GENERATOR": "sora"}, "PROVGATE_GENERATOR: unknown backend 'sora'; choose from diffusers, "),
+        ({"PROVGATE_PROMPT_CLASSIFIERS": "lexicon,nope"}, "PROVGATE_PROMPT_CLASSIFIERS: unknown backend 'nope'"),
+        ({"PROVGATE_FRAME_CLASSIFIERS": "nsfw,gore"}, "PROVGATE_FRAME_CLASSIFIERS: unknown backend 'gore'"),
     ],
 )
 def test_bad_setting_names_the_variable(env: dict[str, str], var: str) -> None:
