@@ -168,7 +168,10 @@ async def _serve(s: Settings, *, banner: list[str], run_worker: bool = True) -> 
     import uvicorn
 
     from .app import create_app
+    from .db import Database
 
+    async with Database(s.database.url, min_size=1, max_size=1):  # unreachable: one line, before uvicorn
+        pass
     app = create_app(s, run_worker=run_worker)
     config = uvicorn.Config(
         app, host=s.server.host, port=s.server.port, log_level="warning", lifespan="on", access_log=False

@@ -15,10 +15,11 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
-from .errors import Unavailable
+from .errors import ConfigError, Unavailable
 
 log = logging.getLogger("provgate.db")
 
@@ -39,6 +40,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+def _where(url: str) -> str:
+    """host:port/database of a postgresql:// URL, without the user or the password."""
+    u = urlsplit(url)
+    return f"{u.hostname or 'localhost'}:{u.port or 5432}{u.path or ''}"
+
+
 class Database:
     """Owns the pool. ``start``/``stop`` are idempotent; no I/O in ``__init__``."""
 
@@ -51,14 +58,21 @@ class Database:
     async def start(self) -> None:
         if self._pool is not None:
             return
-        self._pool = await asyncpg.create_pool(
-            self.url,
-            min_size=self.min_size,
-            max_size=self.max_size,
-            init=_init_connection,
-            command_timeout=30,
-            max_inactive_connection_lifetime=60,
-        )
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                init=_init_connection,
+                command_timeout=30,
+                max_inactive_connection_lifetime=60,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # At start (a running service rides out a restart): one line naming the server and
+            # the variable, not a traceback. The password stays out of it.
+            raise ConfigError(
+                f"cannot connect to Postgres at {_where(self.url)} (PROVGATE_DATABASE_URL): {exc or type(exc).__name__}"
+            ) from None
         await self.migrate()
 
     async def stop(self) -> None:

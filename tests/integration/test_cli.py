@@ -164,6 +164,19 @@ def test_bad_arguments_are_named_before_anything_starts(argv: list[str], says: s
     assert res.returncode == 2 and says in res.stderr, res.stderr
 
 
+@pytest.mark.parametrize("command", ["serve", "worker", "relay"])
+def test_an_unreachable_database_is_one_line_naming_it(command: str) -> None:
+    url = f"postgresql://bob:secret@127.0.0.1:{free_port()}/provgate"  # nothing listens there
+    env = _clean_env() | {"PROVGATE_DATABASE_URL": url, "PROVGATE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    argv = [command, "--port", "0"] if command == "serve" else [command]
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *argv], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert res.returncode == 2, res.stderr
+    assert "cannot connect to Postgres at 127.0.0.1:" in res.stderr and "PROVGATE_DATABASE_URL" in res.stderr
+    assert "Traceback" not in res.stderr and "secret" not in res.stderr
+
+
 def test_review_tail_prints_review_events(server: Server) -> None:
     with server.client() as c:
         gid = c.post(
