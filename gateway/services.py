@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from .ratelimit import RateLimiter
 from .settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("provgate.services")
 
 
 @dataclass
@@ -101,6 +103,14 @@ class Services:
         await self.db.start()
         # Load every model before serving: a broken model fails the start, not a request.
         await self.run_blocking(self._load_models)
+        try:  # keys may be mounted later, so not a refusal to start; but said now, not per job
+            self.signer.check()
+        except Exception as exc:  # noqa: BLE001 - any reason the signer cannot sign
+            log.warning(
+                "signing is unavailable (%s): every generation fails with signing_failed until it is fixed "
+                "(PROVGATE_SIGNING_KEY, PROVGATE_SIGNING_CERTS or the keys directory); /readyz reports it",
+                exc,
+            )
         self._started = True
 
     def _load_models(self) -> None:

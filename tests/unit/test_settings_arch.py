@@ -92,3 +92,30 @@ def test_secret_from_file(tmp_path: Path) -> None:
     assert s.database.url == "postgresql://u@h/db"
     with pytest.raises(ConfigError, match="PROVGATE_WATERMARK_KEY_FILE"):
         Settings.from_env({"PROVGATE_WATERMARK_KEY_FILE": str(tmp_path / "absent")})
+
+
+def test_start_says_when_signing_is_unavailable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from gateway.services import Services
+
+    class Part:  # stands for every model and the database: nothing to load here
+        def start(self) -> None: ...
+
+    class Db:
+        async def start(self) -> None: ...
+
+    class NoKey:
+        def check(self) -> None:
+            raise OSError("signing key or certificate unreadable: /keys/leaf.key")
+
+    env = {"PROVGATE_DATABASE_URL": "postgresql://x@db/provgate", "PROVGATE_DATA_DIR": str(tmp_path)}
+    parts = {"db": Db(), "prompt_classifiers": [Part()], "frame_classifiers": [Part()], "signer": NoKey()}
+    svc = Services.build(Settings.from_env(env), faces=Part(), ages=Part(), generator=Part(), **parts)
+    try:
+        with caplog.at_level("WARNING", logger="provgate.services"):
+            asyncio.run(svc.start())
+    finally:
+        svc.close()
+    assert "signing is unavailable (signing key or certificate unreadable: /keys/leaf.key)" in caplog.text
+    assert "PROVGATE_SIGNING_KEY" in caplog.text
