@@ -4,6 +4,7 @@ training script produces, and the committed prompt set is what its source builds
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -53,6 +54,15 @@ def test_quantised_graph_stays_close(encoder: MiniLMOnnx) -> None:
     texts = ["a paper boat drifting on a pond", "a man beating a woman in a parking lot"]
     cos = (q.encode(texts) * encoder.encode(texts)).sum(1)
     assert cos.min() > 0.97
+
+
+def test_quantising_the_graph_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    # onnxruntime's quantizer logs ~40 lines per model on the root logger, at every start.
+    with caplog.at_level(logging.INFO):
+        MiniLMOnnx(quantized=True).start()
+        logging.getLogger().info("a record of our own still gets through")
+    assert [r.getMessage() for r in caplog.records if "onnxruntime" in r.pathname] == []
+    assert "a record of our own still gets through" in caplog.text
 
 
 def test_shipped_head_is_what_the_training_script_makes(tuned: MiniLMOnnx) -> None:
