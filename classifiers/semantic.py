@@ -41,7 +41,7 @@ def tuned_overlay() -> bytes:
 
 
 def semantic_views(text: str) -> list[str]:
-    """The plain view and the fully undone one (when an evasion trick changed it). None for a
+    """The plain view and the fully undone one (when an evasion trick changed it). Empty for a
     text with no words left once normalised ("🐱", "!!!", only invisible characters)."""
     views = normalize(text).views
     if not views:
