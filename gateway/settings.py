@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,19 @@ def _known(names: tuple[str, ...], table: Mapping[str, str], name: str) -> None:
     first component is built (a traceback after the database is already up)."""
     if bad := [n for n in names if n not in table]:
         raise ConfigError(f"{PREFIX}{name}: unknown backend {bad[0]!r}; choose from {', '.join(sorted(table))}")
+
+
+_BROKER = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+
+
+def _brokers(env: Mapping[str, str]) -> str:
+    """``host:port[,host:port...]`` (an IPv6 address in brackets), or empty (unset)."""
+    raw = _get(env, "KAFKA_BOOTSTRAP", "") or ""
+    for broker in filter(None, (b.strip() for b in raw.split(","))):
+        m = _BROKER.fullmatch(broker)
+        if m is None or not 0 < int(m.group(1)) <= 65535:
+            raise ConfigError(f"{PREFIX}KAFKA_BOOTSTRAP must be host:port[,host:port...], got {raw[:60]!r}")
+    return raw
 
 
 def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
@@ -186,7 +200,7 @@ class Settings:
         if db.url and not db.url.startswith(("postgres://", "postgresql://")):
             raise ConfigError(f"{PREFIX}DATABASE_URL must be a postgresql:// URL, got {db.url[:30]!r}")
         kafka = KafkaSettings(
-            bootstrap=_get(env, "KAFKA_BOOTSTRAP", "") or "",
+            bootstrap=_brokers(env),
             group=_get(env, "KAFKA_GROUP", "provgate-review-decisions") or "provgate-review-decisions",
         )
         worker = WorkerSettings(

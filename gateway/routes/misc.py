@@ -88,7 +88,7 @@ async def healthz() -> Health:
 async def _broker_reachable(bootstrap: str) -> bool:
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), 2)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip(" []") or "127.0.0.1", int(port)), 2)
     except (TimeoutError, OSError, ValueError):
         return False
     writer.close()

@@ -33,6 +33,9 @@ BACKEND_MODULES = {
         ({"PROVGATE_DATABASE_URL": "mysql://x"}, "PROVGATE_DATABASE_URL"),
         ({"PROVGATE_TSA_URL": "ftp://x"}, "PROVGATE_TSA_URL"),
         ({"PROVGATE_WATERMARK_KEY": "abcd"}, "PROVGATE_WATERMARK_KEY"),
+        ({"PROVGATE_KAFKA_BOOTSTRAP": "::::"}, "PROVGATE_KAFKA_BOOTSTRAP must be host:port"),
+        ({"PROVGATE_KAFKA_BOOTSTRAP": "kafka-1:9092,kafka-2:99999"}, "PROVGATE_KAFKA_BOOTSTRAP"),
+        ({"PROVGATE_KAFKA_BOOTSTRAP": "kafka-1"}, "PROVGATE_KAFKA_BOOTSTRAP"),
         ({"PROVGATE_GENERATOR": "sora"}, "PROVGATE_GENERATOR: unknown backend 'sora'; choose from diffusers, "),
         ({"PROVGATE_PROMPT_CLASSIFIERS": "lexicon,nope"}, "PROVGATE_PROMPT_CLASSIFIERS: unknown backend 'nope'"),
         ({"PROVGATE_FRAME_CLASSIFIERS": "nsfw,gore"}, "PROVGATE_FRAME_CLASSIFIERS: unknown backend 'gore'"),
@@ -41,6 +44,11 @@ BACKEND_MODULES = {
 def test_bad_setting_names_the_variable(env: dict[str, str], var: str) -> None:
     with pytest.raises(ConfigError, match=var):
         Settings.from_env(env)
+
+
+def test_broker_lists_that_load() -> None:
+    for brokers in ("127.0.0.1:9092", "kafka-1:9092, kafka-2:9092", "[::1]:9092"):
+        assert Settings.from_env({"PROVGATE_KAFKA_BOOTSTRAP": brokers}).kafka.bootstrap == brokers
 
 
 def test_missing_database_is_a_clear_error() -> None:
@@ -119,3 +127,18 @@ def test_start_says_when_signing_is_unavailable(tmp_path: Path, caplog: pytest.L
         svc.close()
     assert "signing is unavailable (signing key or certificate unreadable: /keys/leaf.key)" in caplog.text
     assert "PROVGATE_SIGNING_KEY" in caplog.text
+
+
+def test_readiness_reaches_a_broker_given_as_a_bracketed_ipv6_address() -> None:
+    import asyncio
+    import socket
+
+    from gateway.routes.misc import _broker_reachable
+
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with listener:
+        port = listener.getsockname()[1]
+        assert asyncio.run(_broker_reachable(f"[::1]:{port}"))
