@@ -168,10 +168,7 @@ async def _serve(s: Settings, *, banner: list[str], run_worker: bool = True) -> 
     import uvicorn
 
     from .app import create_app
-    from .db import Database
 
-    async with Database(s.database.url, min_size=1, max_size=1):  # unreachable: one line, before uvicorn
-        pass
     app = create_app(s, run_worker=run_worker)
     config = uvicorn.Config(
         app, host=s.server.host, port=s.server.port, log_level="warning", lifespan="on", access_log=False
@@ -215,18 +212,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         s = _settings(args, embedded=emb)
         banner: list[str] = []
+        # Reach the database and apply migrations before anything else: an unreachable one is a
+        # one-line ConfigError here, not a traceback from inside uvicorn's lifespan, and the
+        # embedded dev tenant below needs the tables.
+        from .db import Database
+
+        async def _migrate() -> None:
+            async with Database(s.database.url, min_size=1, max_size=1):
+                pass
+
+        asyncio.run(_migrate())
         if args.embedded:
             if not (s.provenance.keys_dir / "root.pem").is_file() and s.provenance.signing_key is None:
                 init_dev_keys(s.provenance.keys_dir)
                 _err(f"created a dev signing chain in {s.provenance.keys_dir} (trust anchor: root.pem)")
-            # Apply migrations before creating the dev tenant.
-            from .db import Database
-
-            async def _migrate() -> None:
-                async with Database(s.database.url, min_size=1, max_size=1):
-                    pass
-
-            asyncio.run(_migrate())
             key, created = _dev_key(s)
             if created:
                 banner.append(f"PROVGATE_API_KEY={key}")

@@ -104,7 +104,7 @@ class Services:
         # Load every model before serving: a broken model fails the start, not a request.
         await self.run_blocking(self._load_models)
         try:  # keys may be mounted later, so not a refusal to start; but said now, not per job
-            self.signer.check()
+            await self.run_blocking(self.signer.check)  # reads the key files: off the event loop
         except Exception as exc:  # noqa: BLE001 - any reason the signer cannot sign
             log.warning(
                 "signing is unavailable (%s): every generation fails with signing_failed until it is fixed "
