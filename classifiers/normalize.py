@@ -62,14 +62,48 @@ def _confusables() -> dict[str, str]:
     return table
 
 
-def _fold_confusables(text: str) -> str:
+def _fold_token(m: re.Match[str]) -> str:
+    """Fold look-alikes in a token that is Latin-looking: one that holds an ASCII letter
+    ("kіll" with a Cyrillic i) or is made of look-alikes only ("соке" all in Cyrillic). A word
+    of another script with letters that look like no Latin one ("пора", "домой") is a word, not
+    a disguise, and stays as it was written."""
     table = _confusables()
-    return "".join(table.get(ch, ch) for ch in text)
+    tok = m.group(0)
+    letters = [ch for ch in tok if ch.isalpha()]
+    if any(ch.isascii() for ch in letters) or all(ch in table for ch in letters):
+        return "".join(table.get(ch, ch) for ch in tok)
+    return tok
+
+
+def _fold_confusables(text: str) -> str:
+    return _TOKEN.sub(_fold_token, text)
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN ")
 
 
 def _strip_marks(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Drop the marks on Latin letters ("cafe" for "café", "kill" for a zalgo-stacked "k̸i̷l̴l̵"),
+    keeping those of other scripts, where a mark is part of the spelling (the virama of a
+    Devanagari conjunct, the breve of Cyrillic й); Hangul and other composed letters come back
+    composed (NFC), not as loose jamo."""
+    out: list[str] = []
+    base_is_latin = False
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch):
+            if base_is_latin:
+                continue
+        else:
+            base_is_latin = _is_latin(ch)
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _blank_non_word(m: re.Match[str]) -> str:
+    """Punctuation and symbols become spaces; a combining mark left on another script's letter
+    (a Devanagari vowel sign or virama) is part of the word and stays."""
+    return "".join(ch if unicodedata.category(ch)[0] == "M" else " " for ch in m.group(0))
 
 
 def _leet_token(m: re.Match[str]) -> str:
@@ -137,7 +171,7 @@ def normalize(text: str) -> Normalized:
     dereped = _REPEATS.sub(r"\1", leet)
     views: list[str] = []
     for v in (plain, collapsed, leet, dereped):
-        v = _WS.sub(" ", _NON_WORD.sub(" ", v)).strip()
+        v = _WS.sub(" ", _NON_WORD.sub(_blank_non_word, v)).strip()
         if v and v not in views:
             views.append(v)
     return Normalized(original=text, plain=plain, views=tuple(views))

@@ -23,10 +23,25 @@ def lexicon() -> LexiconClassifier:
         ("k1ll", "kill"),  # leetspeak
         ("kiiiiill", "kill"),  # repeated letters
         ("Café", "cafe"),  # diacritics
+        ("k\u0338i\u0337l\u0334l\u0335", "kill"),  # stacked combining marks ("zalgo")
+        ("\u0441o\u0441aine", "cocaine"),  # Cyrillic look-alikes mixed into a Latin word
     ],
 )
 def test_normalize_reveals_hidden_words(text: str, expected: str) -> None:
     assert expected in normalize(text).views
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "क्षमा करें",  # Devanagari: the virama and vowel signs are the spelling
+        "한국어 비디오",  # Hangul stays composed (not loose jamo)
+        "пора домой",  # Cyrillic words are words: not folded to Latin look-alikes, й keeps its breve
+        "ελληνικά",
+    ],
+)
+def test_normalize_keeps_other_scripts_as_written(text: str) -> None:
+    assert normalize(text).views[0] == text
 
 
 def test_normalize_keeps_plain_view_of_digits() -> None:
