@@ -197,12 +197,28 @@ def _dev_key(s: Settings) -> tuple[str, bool]:
     return key, True
 
 
+# Libraries whose INFO lines are connection chatter ("Updating subscribed topics", "Joined
+# group ..."): shown at DEBUG, otherwise from WARNING up.
+_CHATTY = ("aiokafka", "kafka")
+
+
+def _logging() -> None:
+    """Log lines with time, level and source, at PROVGATE_LOG_LEVEL (default INFO)."""
+    name = os.environ.get("PROVGATE_LOG_LEVEL", "INFO").strip().upper()
+    level = logging.getLevelNamesMapping().get(name)
+    if level is None:
+        raise ConfigError(
+            f"PROVGATE_LOG_LEVEL={name!r} is not a log level; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for lib in _CHATTY:
+        logging.getLogger(lib).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from provenance.keys import init_dev_keys
 
-    logging.basicConfig(
-        level=os.environ.get("PROVGATE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _logging()
     emb = None
     if args.embedded:
         data_dir = Path(args.data_dir or os.environ.get("PROVGATE_DATA_DIR") or DEFAULT_DATA_DIR)
@@ -295,7 +311,7 @@ async def _run_parts(s: Settings, *, worker: bool, relay: bool) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=os.environ.get("PROVGATE_LOG_LEVEL", "INFO"))
+    _logging()
     s = _settings(args)
     s.validate()
     asyncio.run(_run_parts(s, worker=True, relay=False))
@@ -303,7 +319,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=os.environ.get("PROVGATE_LOG_LEVEL", "INFO"))
+    _logging()
     s = _settings(args)
     s.validate()
     asyncio.run(_run_parts(s, worker=False, relay=True))

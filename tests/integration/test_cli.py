@@ -150,6 +150,16 @@ def test_bad_configuration_is_named(tmp_path: Path) -> None:
     assert res.returncode == 2 and "PROVGATE_DATABASE_URL" in res.stderr
 
 
+@pytest.mark.parametrize("command", ["serve", "worker", "relay"])
+def test_a_bad_log_level_is_named(command: str) -> None:
+    env = _clean_env() | {"PROVGATE_LOG_LEVEL": "verbose"}
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", command], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert res.returncode == 2 and "PROVGATE_LOG_LEVEL='VERBOSE' is not a log level" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [

@@ -142,3 +142,18 @@ def test_readiness_reaches_a_broker_given_as_a_bracketed_ipv6_address() -> None:
     with listener:
         port = listener.getsockname()[1]
         assert asyncio.run(_broker_reachable(f"[::1]:{port}"))
+
+
+@pytest.mark.parametrize(("level", "kafka_level"), [("INFO", "WARNING"), ("debug", "DEBUG"), ("ERROR", "ERROR")])
+def test_the_kafka_clients_chatter_shows_at_debug_only(
+    level: str, kafka_level: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from gateway.cli import _logging
+
+    for name in ("aiokafka", "kafka"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    monkeypatch.setenv("PROVGATE_LOG_LEVEL", level)
+    _logging()
+    assert logging.getLevelName(logging.getLogger("aiokafka").level) == kafka_level
