@@ -2,6 +2,12 @@
 
     .venv/bin/python -m classifiers.data.build_prompts           # writes prompts.jsonl
     .venv/bin/python -m classifiers.data.build_prompts --link    # first re-link scenes (scene_links.json)
+    .venv/bin/python -m classifiers.data.build_prompts --link --pending  # with the pending batch too
+
+The *pending* batch (``PENDING`` below) is written and measured but not in the shipped set: no
+tuning with it has yet passed the prompts the suite pins (``bench/RESULTS.md``, step 16).
+``--pending`` builds the set with it, for experiments (tune, ``bench/encoder_candidates.py``,
+``bench/prompts_kfold.py``); ship it only with a model tuned on it that passes.
 
 Each line: ``{"text", "labels", "split", "kind", "lang", "trick", "core"}``. ``kind`` is
 ``harmful``, ``teen`` (allowed for adults, not for teens) or ``benign`` (a hard negative).
@@ -41,6 +47,7 @@ from classifiers.data.prompts_src import (
     FOREIGN_SEVENTH_BATCH,
     FOREIGN_SIXTH_BATCH,
     FOREIGN_TENTH_BATCH,
+    FOREIGN_TWELFTH_BATCH,
     FOURTH,
     NINTH_BATCH,
     PARENTS,
@@ -48,6 +55,7 @@ from classifiers.data.prompts_src import (
     PLAIN_REQUESTS_B,
     PLAIN_REQUESTS_C,
     PLAIN_REQUESTS_D,
+    PLAIN_REQUESTS_E,
     SEVENTH_BATCH,
     SIXTH_BATCH,
     TEEN_CORES,
@@ -59,8 +67,10 @@ from classifiers.data.prompts_src import (
     TEEN_SEVENTH_BATCH,
     TEEN_SIXTH_BATCH,
     TEEN_TENTH_BATCH,
+    TEEN_TWELFTH_BATCH,
     TEMPLATES,
     TENTH_BATCH,
+    TWELFTH_BATCH,
 )
 
 FOREIGN_TEMPLATES = ["{}", "a video of {}", "{}, 4k"]
@@ -77,9 +87,9 @@ def split_of(core: str) -> str:
     return "train" if h < 70 else ("dev" if h < 85 else "test")
 
 
-def all_cores() -> list[str]:
+def all_cores(pending: bool = False) -> list[str]:
     """Every distinct scene of the source, sorted (the scenes ``build`` writes prompts for)."""
-    return sorted({r["core"] for r in build()})
+    return sorted({r["core"] for r in build(pending)})
 
 
 def similarities(cores: list[str], encoder: object | None = None) -> np.ndarray:
@@ -151,7 +161,7 @@ def with_parents(labels: list[str]) -> list[str]:
     return sorted(full)
 
 
-def build() -> list[dict]:
+def build(pending: bool = False) -> list[dict]:
     rng = random.Random(20261122)
     rows: list[dict] = []
     linked = linked_splits()
@@ -218,12 +228,18 @@ def build() -> list[dict]:
     add_foreign(FOREIGN_ELEVENTH_BATCH)
     for core in PLAIN_REQUESTS_D:
         add(core, [], "benign")
+    if pending:  # the twelfth batch (session 16): see the module's docstring
+        add_batch(TWELFTH_BATCH, TEEN_TWELFTH_BATCH)
+        add_foreign(FOREIGN_TWELFTH_BATCH)
+        for core in PLAIN_REQUESTS_E:
+            add(core, [], "benign")
     return rows
 
 
 def main() -> None:
+    pending = "--pending" in sys.argv
     if "--link" in sys.argv:
-        cores = all_cores()
+        cores = all_cores(pending)
         print(f"embedding {len(cores)} scenes ...", flush=True)
         groups = link(cores, similarities(cores))
         LINKS.write_text(
@@ -231,7 +247,7 @@ def main() -> None:
             "utf-8",
         )
         print(f"wrote {LINKS}: {len(groups)} groups of linked scenes ({sum(map(len, groups))} scenes)")
-    rows = build()
+    rows = build(pending)
     with OUT.open("w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -151,6 +151,16 @@ def test_committed_prompt_set_is_built_from_its_source() -> None:
         assert split_of.setdefault(r["core"], r["split"]) == r["split"]
 
 
+def test_the_pending_batch_stays_out_of_the_shipped_set() -> None:
+    """``--pending`` adds the written-but-unshipped batch after every shipped row; without it the
+    set is the shipped one (what the head and the tuned layers are trained on)."""
+    shipped, with_pending = build_prompts.build(), build_prompts.build(pending=True)
+    assert with_pending[: len(shipped)] == shipped and len(with_pending) > len(shipped)
+    pending = {r["core"] for r in with_pending[len(shipped) :]}
+    assert pending and not pending & {r["core"] for r in shipped}
+    assert build_prompts.all_cores(pending=True) == sorted({r["core"] for r in with_pending})
+
+
 def test_near_paraphrase_scenes_share_a_split(encoder: MiniLMOnnx) -> None:
     """The committed scene links are what ``--link`` computes (up to pairs within 1e-3 of the
     line, where float rounding may differ between CPUs), and linked scenes share a split."""
