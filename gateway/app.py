@@ -230,6 +230,10 @@ def create_app(
         ),
         request_max_body_size=settings.server.max_body_bytes,
         debug=False,
+        # Litestar's default logging config re-configures the root logger when the app starts
+        # (its own format, level INFO): it would undo PROVGATE_LOG_LEVEL and the CLI's format.
+        # Unhandled errors are logged by ``_internal_error``.
+        logging_config=None,
     )
     app.state.services = svc
     app.state.settings = settings

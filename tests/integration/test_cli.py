@@ -94,6 +94,13 @@ def test_serve_embedded_prints_a_working_curl_and_keeps_state(data_dir: Path) ->
             assert wait_for(c, gid)["status"] == "succeeded"
     finally:
         assert serve.stop() == 0, serve.log.read_text()
+    # One log format from start to stop (Litestar's default config once re-configured the root
+    # logger as the app started: its own format, and level INFO whatever PROVGATE_LOG_LEVEL
+    # said), and no Kafka client connection chatter at INFO.
+    log = serve.log.read_text()
+    assert "no CLIP checkpoint configured" in log  # a line logged after the app has started
+    assert not re.search(r"^(DEBUG|INFO|WARNING|ERROR) - \d{4}-", log, re.M), log
+    assert not re.search(r"^\S+ \S+ INFO aiokafka", log, re.M), log
 
     # Second start reuses the data directory: no new key printed, the generation is still there.
     again = Serve(data_dir, port)
