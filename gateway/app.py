@@ -77,6 +77,8 @@ def _validation_error(request: Request, exc: ValidationException) -> Response[Er
                 key = u.group(1) if key in (None, "data") else f"{key}.{u.group(1)}"
             if msg == "'data'" and key == "data":  # litestar's words for a body that is not there
                 msg, key = "the request body is empty: send a JSON object", None
+            elif key == "data" and msg.startswith("Expected `object`, got "):  # "data" is our parameter's name
+                msg, key = f"the request body must be a JSON object, not {msg.rsplit('`', 2)[-2]}", None
             problems.append({"field": key, "message": msg, "source": item.get("source")})
         else:
             problems.append({"message": str(item)})

@@ -117,6 +117,13 @@ def test_empty_body_says_so(client: httpx.Client) -> None:
     assert e["message"] == "the request body is empty: send a JSON object"
 
 
+@pytest.mark.parametrize(("body", "kind"), [(b"[]", "array"), (b'"x"', "str"), (b"42", "int"), (b"null", "null")])
+def test_a_body_that_is_not_an_object_says_so(client: httpx.Client, body: bytes, kind: str) -> None:
+    e = _err(_post(client, body), 400)
+    assert e["message"] == f"the request body must be a JSON object, not {kind}", e
+    assert "`data`" not in str(e)  # the handler's parameter name means nothing to a caller
+
+
 def test_missing_required_field(client: httpx.Client) -> None:
     body = gen_body()
     del body["prompt"]
