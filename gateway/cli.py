@@ -215,10 +215,22 @@ def _logging() -> None:
         logging.getLogger(lib).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
 
 
+class _Terminated(Exception):
+    """SIGTERM (``kill``, ``docker stop``, systemd) as an exception, so ``serve`` unwinds and
+    stops its embedded engines. uvicorn shuts down gracefully on SIGTERM and then re-raises the
+    signal; with the default handler that killed the process before the embedded Postgres and
+    Kafka were stopped, and they kept running, orphaned."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from provenance.keys import init_dev_keys
 
     _logging()
+    signal.signal(signal.SIGTERM, _raise_terminated)
     emb = None
     if args.embedded:
         data_dir = Path(args.data_dir or os.environ.get("PROVGATE_DATA_DIR") or DEFAULT_DATA_DIR)
@@ -265,7 +277,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _err(str(exc))
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         pass
     finally:
         if emb is not None:
