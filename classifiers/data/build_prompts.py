@@ -4,7 +4,8 @@
     .venv/bin/python -m classifiers.data.build_prompts --link    # first re-link scenes (scene_links.json)
     .venv/bin/python -m classifiers.data.build_prompts --link --pending  # with the pending batch too
 
-The *pending* batch (``PENDING`` below) is written and measured but not in the shipped set: no
+The *pending* batch (``TWELFTH_BATCH`` and its teen, foreign and sceneless lists, added at the
+end of ``build`` only with ``pending``) is written and measured but not in the shipped set: no
 tuning with it has yet passed the prompts the suite pins (``bench/RESULTS.md``, step 16).
 ``--pending`` builds the set with it, for experiments (tune, ``bench/encoder_candidates.py``,
 ``bench/prompts_kfold.py``); ship it only with a model tuned on it that passes.
