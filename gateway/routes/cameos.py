@@ -15,7 +15,7 @@ from schemas.api import (
 
 from .. import cameos, repo
 from ..errors import BadRequest
-from .deps import AuthPrincipal, parse_id, services_of
+from .deps import AuthPrincipal, parse_id, services_of, strict_body
 
 ENROLL_MAX_BODY = cameos.MAX_ENROLL_VIDEO_BYTES + cameos.MAX_ENROLL_IMAGES * cameos.MAX_IMAGE_BYTES // 2
 
@@ -50,6 +50,7 @@ async def delete_cameo(request: Request, cameo_id: FromPath[str], principal: Aut
 async def put_policy(
     request: Request, cameo_id: FromPath[str], data: JSONBody[CameoPolicyRequest], principal: AuthPrincipal
 ) -> Cameo:
+    data = await strict_body(request, data)
     return await cameos.set_policy(services_of(request), principal, parse_id(cameo_id, "cameo"), data)
 
 
@@ -57,6 +58,7 @@ async def put_policy(
 async def revoke_cameo(
     request: Request, cameo_id: FromPath[str], data: JSONBody[RevokeRequest], principal: AuthPrincipal
 ) -> Cameo:
+    data = await strict_body(request, data)
     return await cameos.revoke(services_of(request), principal, parse_id(cameo_id, "cameo"), data)
 
 
@@ -75,6 +77,7 @@ def _user_id(user_id: str) -> str:
 async def put_connections(
     request: Request, user_id: FromPath[str], data: JSONBody[ConnectionsRequest], principal: AuthPrincipal
 ) -> UserSettings:
+    data = await strict_body(request, data)
     principal.require("platform")
     uid = _user_id(user_id)
     async with services_of(request).db.transaction() as conn:
@@ -88,6 +91,7 @@ async def put_connections(
 async def put_guardian(
     request: Request, user_id: FromPath[str], data: JSONBody[GuardianRequest], principal: AuthPrincipal
 ) -> UserSettings:
+    data = await strict_body(request, data)
     principal.require("platform")
     uid = _user_id(user_id)
     async with services_of(request).db.transaction() as conn:

@@ -23,7 +23,7 @@ from .. import repo
 from ..admission import admit
 from ..errors import Conflict, Gone, NotFound, Unavailable
 from ..lifecycle import takedown
-from .deps import AuthPrincipal, parse_id, services_of
+from .deps import AuthPrincipal, parse_id, services_of, strict_body
 
 
 def to_generation(r: asyncpg.Record, base_url: str = "") -> Generation:
@@ -63,6 +63,7 @@ async def create_generation(
     principal: AuthPrincipal,
     idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
 ) -> Response[Accepted]:
+    data = await strict_body(request, data)
     services = services_of(request)
     admitted = await admit(services, principal, data, idempotency_key)
     return Response(
@@ -115,6 +116,7 @@ async def get_content(request: Request, gen_id: FromPath[str], principal: AuthPr
 async def takedown_generation(
     request: Request, gen_id: FromPath[str], principal: AuthPrincipal, data: JSONBody[TakedownRequest | None] = None
 ) -> dict[str, str]:
+    data = await strict_body(request, data)
     status = await takedown(
         services_of(request),
         principal,

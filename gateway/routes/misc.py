@@ -13,11 +13,12 @@ from .. import repo
 from ..admission import prompt_scores
 from ..errors import PayloadTooLarge, Unprocessable
 from ..verification import MAX_VERIFY_BYTES, verify
-from .deps import AuthPrincipal, authenticate, services_of
+from .deps import AuthPrincipal, authenticate, services_of, strict_body
 
 
 @post("/v1/moderations", status_code=200, summary="Run the prompt classifiers on a text")
 async def moderate(request: Request, data: JSONBody[ModerationRequest], principal: AuthPrincipal) -> ModerationResponse:
+    data = await strict_body(request, data)
     services = services_of(request)
     age_band = data.user.age_band if data.user else "adult"
     scores = await services.run_blocking(prompt_scores, services, data.input)

@@ -14,7 +14,7 @@ from .. import repo
 from ..errors import NotFound
 from ..lifecycle import decide_review, report
 from ..pipeline import thumbnail_dir, thumbnail_ref
-from .deps import AuthPrincipal, parse_id, services_of
+from .deps import AuthPrincipal, parse_id, services_of, strict_body
 
 
 def to_review(row: asyncpg.Record) -> Review:
@@ -60,6 +60,7 @@ async def list_reviews(
 async def claim(
     request: Request, principal: AuthPrincipal, data: JSONBody[ClaimRequest | None] = None
 ) -> Response[Review | None]:
+    data = await strict_body(request, data)
     principal.require("reviewer")
     services = services_of(request)
     lease = (data or ClaimRequest()).lease_s
@@ -112,6 +113,7 @@ async def frame(request: Request, review_id: FromPath[str], index: FromPath[int]
 async def post_decision(
     request: Request, review_id: FromPath[str], data: JSONBody[ReviewDecisionRequest], principal: AuthPrincipal
 ) -> dict[str, str]:
+    data = await strict_body(request, data)
     status, gen_status = await decide_review(services_of(request), principal, parse_id(review_id, "review"), data)
     return {"id": review_id, "status": status, "generation_status": gen_status}
 
@@ -120,5 +122,6 @@ async def post_decision(
 async def report_generation(
     request: Request, gen_id: FromPath[str], data: JSONBody[ReportRequest], principal: AuthPrincipal
 ) -> dict[str, str]:
+    data = await strict_body(request, data)
     review_id = await report(services_of(request), principal, parse_id(gen_id, "generation"), data.reason)
     return {"review_id": str(review_id), "generation_id": gen_id}

@@ -68,6 +68,32 @@ def test_invalid_fields_are_named(client: httpx.Client, patch: dict, field: str)
 
 
 ZERO = "00000000-0000-0000-0000-000000000000"
+
+
+# A JSON body has types: a number or a flag sent as text is refused, naming the field. Litestar
+# converts bodies laxly (as it must query strings): "1" passed for true, so a platform's
+# `"input_image_consent": "1"` counted as the consent of the people in its image.
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field", "message"),
+    [
+        ("POST", "/v1/generations", gen_body(input_image_consent="1"), "input_image_consent", "`bool`, got `str`"),
+        ("POST", "/v1/generations", gen_body(duration_s="4"), "duration_s", "`float`, got `str`"),
+        ("POST", "/v1/generations", gen_body(seed="7"), "seed", "`int | null`, got `str`"),
+        ("POST", "/v1/generations", gen_body(seed=7.0), "seed", "`int | null`, got `float`"),
+        ("POST", f"/v1/cameos/{ZERO}/revoke", {"all": "true"}, "all", "`bool`, got `str`"),
+        ("PUT", "/v1/users/u1/guardian", {"daily_limit": "3"}, "daily_limit", "`int | null`, got `str`"),
+        ("PUT", "/v1/users/u1/guardian", {"cameos_allowed": "false"}, "cameos_allowed", "`bool | null`, got `str`"),
+        ("POST", "/v1/reviews/claim", {"lease_s": "60"}, "lease_s", "`int`, got `str`"),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_named(
+    client: httpx.Client, method: str, path: str, body: dict, field: str, message: str
+) -> None:
+    e = _err(client.request(method, path, json=body), 400)
+    assert e["message"] == f"Expected {message} at `{field}`", e
+    assert e["details"]["errors"][0] == {"field": field, "message": f"Expected {message}", "source": "body"}
+
+
 NUL_PROMPT = "a paper boat\x00 on a pond"  # a variable, so tests/suite_prompts.py does not read it as a sent prompt
 
 
