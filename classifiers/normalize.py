@@ -107,9 +107,15 @@ def _blank_non_word(m: re.Match[str]) -> str:
 
 
 def _leet_token(m: re.Match[str]) -> str:
-    """Leetspeak only inside tokens that also hold a letter: "k1ll" -> "kill", "1515" stays."""
+    """Leetspeak only inside tokens that also hold a letter: "k1ll" -> "kill", "1515" stays.
+    A "!" at either end of the token is punctuation, not an "i": "run!" stays "run" (it was
+    "runi", a second view the semantic layer scored), "sh!t" is still "shit"."""
     tok = m.group(0)
-    return tok.translate(_LEET) if any(ch.isalpha() for ch in tok) else tok
+    if not any(ch.isalpha() for ch in tok):
+        return tok
+    core = tok.strip("!")
+    start = tok.index(core)
+    return tok[:start] + core.translate(_LEET) + tok[start + len(core) :]
 
 
 def _collapse_spaced(text: str) -> str:

@@ -21,6 +21,7 @@ def lexicon() -> LexiconClassifier:
         ("k i l l", "kill"),  # spaced letters
         ("k.i.l.l", "kill"),
         ("k1ll", "kill"),  # leetspeak
+        ("k!ll!", "kill"),  # "!" inside a word is an "i"; at its end, punctuation
         ("kiiiiill", "kill"),  # repeated letters
         ("Café", "cafe"),  # diacritics
         ("k\u0338i\u0337l\u0334l\u0335", "kill"),  # stacked combining marks ("zalgo")
@@ -46,6 +47,12 @@ def test_normalize_keeps_other_scripts_as_written(text: str) -> None:
 
 def test_normalize_keeps_plain_view_of_digits() -> None:
     assert normalize("3 cats").views[0] == "3 cats"
+
+
+@pytest.mark.parametrize("text", ["hello world!", "wow!!! so cool!", "!!run!!"])
+def test_an_exclamation_mark_is_punctuation_at_a_words_ends(text: str) -> None:
+    # It was read as leetspeak for "i" ("hello worldi"), a second view for every layer to score.
+    assert normalize(text).views == (normalize(text.replace("!", " ")).views[0],)
 
 
 @pytest.mark.parametrize("number", ["1515", "5318008", "7175", "1337"])
