@@ -4,9 +4,10 @@
     .venv/bin/python -m classifiers.data.build_prompts --link    # first re-link scenes (scene_links.json)
     .venv/bin/python -m classifiers.data.build_prompts --link --pending  # with the pending batch too
 
-The *pending* batch (``TWELFTH_BATCH`` and its teen, foreign and sceneless lists, added at the
-end of ``build`` only with ``pending``) is written and measured but not in the shipped set: no
-tuning with it has yet passed the prompts the suite pins (``bench/RESULTS.md``, step 16).
+The *pending* batch (``TWELFTH_BATCH`` and its teen, foreign and sceneless lists, session 16;
+``SHORT_BATCH`` and ``PLAIN_REQUESTS_F``, session 17; added at the end of ``build`` only with
+``pending``) is written and measured but not in the shipped set: no tuning with it has yet
+passed the prompts the suite pins (``bench/RESULTS.md``, steps 16 and 17).
 ``--pending`` builds the set with it, for experiments (tune, ``bench/encoder_candidates.py``,
 ``bench/prompts_kfold.py``); ship it only with a model tuned on it that passes.
 
@@ -57,7 +58,9 @@ from classifiers.data.prompts_src import (
     PLAIN_REQUESTS_C,
     PLAIN_REQUESTS_D,
     PLAIN_REQUESTS_E,
+    PLAIN_REQUESTS_F,
     SEVENTH_BATCH,
+    SHORT_BATCH,
     SIXTH_BATCH,
     TEEN_CORES,
     TEEN_EIGHTH_BATCH,
@@ -233,6 +236,9 @@ def build(pending: bool = False) -> list[dict]:
         add_batch(TWELFTH_BATCH, TEEN_TWELFTH_BATCH)
         add_foreign(FOREIGN_TWELFTH_BATCH)
         for core in PLAIN_REQUESTS_E:
+            add(core, [], "benign")
+        add_batch(SHORT_BATCH, {})  # session 17: short scenes, both sides
+        for core in PLAIN_REQUESTS_F:  # session 17: short neutral prompts
             add(core, [], "benign")
     return rows
 

@@ -327,6 +327,13 @@ def test_plain_requests_are_allowed_for_teens(shipped_semantic: SemanticClassifi
     assert decision.outcome == "allow", (prompt, decision)
 
 
+def test_the_pinned_prompts_are_no_scene_of_the_source_pending_batch_included() -> None:
+    """The probes stay held out of every batch, shipped or pending: a batch that held one could
+    not be judged by it (session 17 wrote short neutral prompts of the probes' kind)."""
+    pinned = {*PLAIN_PROBES, *(p.values[0] for p in KNOWN_PLAIN_MISREADS), *suite_prompts()}
+    assert not pinned & set(build_prompts.all_cores(pending=True))
+
+
 def test_suite_prompts_are_read_from_the_service_tests() -> None:
     from tests.conftest import REVIEW_PROMPT
 
