@@ -44,7 +44,8 @@ def evaluate(
 ) -> np.ndarray:
     """Prints the figures; returns per row whether it is flagged for adults."""
     kind = np.array([r["kind"] for r in rows])
-    adult = np.array([policy.decide(s, "adult").outcome != "allow" for s in scores])  # flagged, decided once
+    outcome = np.array([policy.decide(s, "adult").outcome for s in scores])  # decided once
+    adult = outcome != "allow"  # flagged
     teen = np.array([policy.decide(s, "teen").outcome != "allow" for s in scores])
     harmful, benign = adult[kind == "harmful"], adult[kind == "benign"]
     print(
@@ -57,6 +58,13 @@ def evaluate(
     print(
         f"{'':28s} 95 % intervals over scenes: recall {boot.rate(adult, 'harmful')}, "
         f"FPR {boot.rate(adult, 'benign').percent()}"
+    )
+    # Which flag: a blocked benign prompt is refused outright, a reviewed one waits for a person.
+    print(
+        f"{'':28s} outcomes for adults: harmful blocked {np.mean(outcome[kind == 'harmful'] == 'block'):.3f}, "
+        f"reviewed {np.mean(outcome[kind == 'harmful'] == 'review'):.3f} | benign blocked "
+        f"{np.mean(outcome[kind == 'benign'] == 'block') * 100:.2f} %, "
+        f"reviewed {np.mean(outcome[kind == 'benign'] == 'review') * 100:.2f} %"
     )
     if not per_category:
         return adult
