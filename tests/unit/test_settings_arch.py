@@ -87,6 +87,25 @@ def test_request_schema_is_strict() -> None:
         msgspec.json.decode(b'{"prompt":"x","user":{"id":"u","age_band":"adult"},"extra":1}', type=GenerationRequest)
 
 
+def test_every_json_body_is_decoded_strictly() -> None:
+    """Litestar converts ``data`` laxly ("1" passes for true); each handler that takes a JSON
+    body re-decodes it strictly first (``routes.deps.strict_body``). One that forgot would
+    accept ``"input_image_consent": "1"`` again: found here by name, not by a caller."""
+    handlers, offenders = [], []
+    for path in (ROOT / "gateway" / "routes").glob("*.py"):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, ast.AsyncFunctionDef):
+                continue
+            args = fn.args.args + fn.args.kwonlyargs
+            if not any(a.arg == "data" and "JSONBody" in ast.unparse(a.annotation or ast.Constant(None)) for a in args):
+                continue
+            handlers.append(fn.name)
+            body = [n for n in fn.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+            if not body or ast.unparse(body[0]) != "data = await strict_body(request, data)":
+                offenders.append(f"{path.name}: {fn.name}")
+    assert len(handlers) >= 10 and offenders == [], offenders
+
+
 def test_event_roundtrip_by_ce_type() -> None:
     ev = GenerationReleased(generation_id="g", tenant_id="t", status="succeeded", sha256="ab")
     decoded = decode_data(event_type(ev), encode_data(ev))
