@@ -23,7 +23,7 @@ from .decisions import DecisionConsumer
 from .errors import ProvgateError
 from .relay import Relay
 from .routes import cameos, generations, misc, reviews
-from .routes.deps import authenticate
+from .routes.deps import authenticated, principal
 from .services import Services
 from .settings import Settings
 from .worker import Worker
@@ -214,7 +214,8 @@ def create_app(
             misc.readyz,
             misc.metrics,
         ],
-        dependencies={"principal": Provide(authenticate)},
+        dependencies={"principal": Provide(principal)},
+        guards=[authenticated],  # 401 before the body is read (routes add their roles: 403 before 400)
         exception_handlers={
             ProvgateError: _provgate_error,
             ValidationException: _validation_error,

@@ -15,12 +15,18 @@ from schemas.api import (
 
 from .. import cameos, repo
 from ..errors import BadRequest
-from .deps import AuthPrincipal, parse_id, services_of, strict_body
+from .deps import AuthPrincipal, parse_id, requires, services_of, strict_body
 
 ENROLL_MAX_BODY = cameos.MAX_ENROLL_VIDEO_BYTES + cameos.MAX_ENROLL_IMAGES * cameos.MAX_IMAGE_BYTES // 2
 
 
-@post("/v1/cameos", status_code=201, summary="Enroll a cameo (multipart)", request_max_body_size=ENROLL_MAX_BODY)
+@post(
+    "/v1/cameos",
+    status_code=201,
+    summary="Enroll a cameo (multipart)",
+    request_max_body_size=ENROLL_MAX_BODY,
+    guards=[requires("platform")],
+)
 async def enroll_cameo(request: Request, principal: AuthPrincipal) -> Response[Cameo]:
     """multipart/form-data: ``owner_id``, ``owner_age_band``, one or more ``images`` file parts
     or one ``video`` part; an admin may add ``protected=true``, ``display_name`` and
@@ -33,20 +39,28 @@ async def enroll_cameo(request: Request, principal: AuthPrincipal) -> Response[C
     return Response(cameo, status_code=201, headers={"Location": f"/v1/cameos/{cameo.id}"})
 
 
-@get("/v1/cameos/{cameo_id:str}", summary="A cameo (no biometric data)")
+@get("/v1/cameos/{cameo_id:str}", summary="A cameo (no biometric data)", guards=[requires("platform")])
 async def get_cameo(request: Request, cameo_id: FromPath[str], principal: AuthPrincipal) -> Cameo:
-    principal.require("platform")
     async with services_of(request).db.connection() as conn:
         row = await cameos.cameo_or_404(conn, principal, parse_id(cameo_id, "cameo"))
     return cameos.to_cameo(row)
 
 
-@delete("/v1/cameos/{cameo_id:str}", status_code=204, summary="Delete a cameo: embeddings and media are erased")
+@delete(
+    "/v1/cameos/{cameo_id:str}",
+    status_code=204,
+    summary="Delete a cameo: embeddings and media are erased",
+    guards=[requires("platform")],
+)
 async def delete_cameo(request: Request, cameo_id: FromPath[str], principal: AuthPrincipal) -> None:
     await cameos.delete_cameo(services_of(request), principal, parse_id(cameo_id, "cameo"))
 
 
-@put("/v1/cameos/{cameo_id:str}/policy", summary="Who may use this cameo, and the owner's restrictions")
+@put(
+    "/v1/cameos/{cameo_id:str}/policy",
+    summary="Who may use this cameo, and the owner's restrictions",
+    guards=[requires("platform")],
+)
 async def put_policy(
     request: Request, cameo_id: FromPath[str], data: JSONBody[CameoPolicyRequest], principal: AuthPrincipal
 ) -> Cameo:
@@ -54,7 +68,12 @@ async def put_policy(
     return await cameos.set_policy(services_of(request), principal, parse_id(cameo_id, "cameo"), data)
 
 
-@post("/v1/cameos/{cameo_id:str}/revoke", status_code=200, summary="Withdraw one user's grant or all grants")
+@post(
+    "/v1/cameos/{cameo_id:str}/revoke",
+    status_code=200,
+    summary="Withdraw one user's grant or all grants",
+    guards=[requires("platform")],
+)
 async def revoke_cameo(
     request: Request, cameo_id: FromPath[str], data: JSONBody[RevokeRequest], principal: AuthPrincipal
 ) -> Cameo:
@@ -62,7 +81,11 @@ async def revoke_cameo(
     return await cameos.revoke(services_of(request), principal, parse_id(cameo_id, "cameo"), data)
 
 
-@get("/v1/cameos/{cameo_id:str}/appearances", summary="Every generation this cameo's face was found in")
+@get(
+    "/v1/cameos/{cameo_id:str}/appearances",
+    summary="Every generation this cameo's face was found in",
+    guards=[requires("platform")],
+)
 async def get_appearances(request: Request, cameo_id: FromPath[str], principal: AuthPrincipal) -> AppearanceList:
     return await cameos.appearances(services_of(request), principal, parse_id(cameo_id, "cameo"))
 
@@ -73,12 +96,15 @@ def _user_id(user_id: str) -> str:
     return user_id
 
 
-@put("/v1/users/{user_id:str}/connections", summary="A user's mutual connections, as the platform knows them")
+@put(
+    "/v1/users/{user_id:str}/connections",
+    summary="A user's mutual connections, as the platform knows them",
+    guards=[requires("platform")],
+)
 async def put_connections(
     request: Request, user_id: FromPath[str], data: JSONBody[ConnectionsRequest], principal: AuthPrincipal
 ) -> UserSettings:
     data = await strict_body(request, data)
-    principal.require("platform")
     uid = _user_id(user_id)
     async with services_of(request).db.transaction() as conn:
         await repo.touch_user(conn, principal.tenant_id, uid, None)
@@ -87,12 +113,11 @@ async def put_connections(
     return UserSettings(user_id=uid, connections=conns)
 
 
-@put("/v1/users/{user_id:str}/guardian", summary="A guardian's settings for a teen")
+@put("/v1/users/{user_id:str}/guardian", summary="A guardian's settings for a teen", guards=[requires("platform")])
 async def put_guardian(
     request: Request, user_id: FromPath[str], data: JSONBody[GuardianRequest], principal: AuthPrincipal
 ) -> UserSettings:
     data = await strict_body(request, data)
-    principal.require("platform")
     uid = _user_id(user_id)
     async with services_of(request).db.transaction() as conn:
         user = await repo.get_user(conn, principal.tenant_id, uid)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
 
 from .. import repo
 from ..auth import Principal, hash_key, parse_bearer
@@ -20,22 +23,58 @@ def services_of(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-async def authenticate(request: Request) -> Principal:
-    services = services_of(request)
-    token = parse_bearer(request.headers.get("authorization"))
+_PRINCIPAL = "provgate.principal"  # where the request's principal is kept once authenticated
+
+
+async def authenticate(connection: ASGIConnection) -> Principal:
+    """The caller's principal, from its API key (401 without a valid one). Looked up once per
+    request: the guards below run it before the body is read, the ``principal`` dependency
+    reuses it."""
+    scope = cast("dict[str, Any]", connection.scope)
+    if _PRINCIPAL in scope:
+        return scope[_PRINCIPAL]  # type: ignore[no-any-return]
+    services = services_of(connection)  # type: ignore[arg-type]
+    token = parse_bearer(connection.headers.get("authorization"))
     h = hash_key(token)
-    cached = services.keys.get(h)
-    if cached is not None:
-        return cached
-    async with services.db.connection() as conn:
-        row = await repo.principal_row(conn, h)
-    if row is None:
-        raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
-    p = Principal(
-        tenant_id=row["tenant_id"], tenant_name=row["tenant_name"], key_id=row["key_id"], roles=frozenset(row["roles"])
-    )
-    services.keys.put(h, p)
+    p = services.keys.get(h)
+    if p is None:
+        async with services.db.connection() as conn:
+            row = await repo.principal_row(conn, h)
+        if row is None:
+            raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+        p = Principal(
+            tenant_id=row["tenant_id"],
+            tenant_name=row["tenant_name"],
+            key_id=row["key_id"],
+            roles=frozenset(row["roles"]),
+        )
+        services.keys.put(h, p)
+    scope[_PRINCIPAL] = p
     return p
+
+
+async def principal(request: Request) -> Principal:
+    """The ``principal`` dependency of every authenticated handler."""
+    return await authenticate(request)
+
+
+async def authenticated(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """App-wide guard: a handler that takes a ``principal`` needs a valid API key, checked before
+    Litestar reads the body, so a caller without one gets 401 whatever it sent."""
+    if "principal" in handler.parsed_fn_signature.parameters:
+        await authenticate(connection)
+
+
+def requires(*roles: str) -> Guard:
+    """Route guard: the key must have one of ``roles`` (403 ``role_required``), checked before the
+    body is read or validated, so a key without the role learns nothing about the body's format.
+    The services check their roles again (they are called from elsewhere too)."""
+
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        (await authenticate(connection)).require(*roles)
+
+    guard.__qualname__ = f"requires({', '.join(roles)})"
+    return guard
 
 
 def parse_id(value: str, what: str) -> uuid.UUID:

@@ -23,7 +23,7 @@ from .. import repo
 from ..admission import admit
 from ..errors import Conflict, Gone, NotFound, Unavailable
 from ..lifecycle import takedown
-from .deps import AuthPrincipal, parse_id, services_of, strict_body
+from .deps import AuthPrincipal, parse_id, requires, services_of, strict_body
 
 
 def to_generation(r: asyncpg.Record, base_url: str = "") -> Generation:
@@ -56,7 +56,7 @@ def to_generation(r: asyncpg.Record, base_url: str = "") -> Generation:
     )
 
 
-@post("/v1/generations", status_code=202, summary="Submit a generation")
+@post("/v1/generations", status_code=202, summary="Submit a generation", guards=[requires("platform")])
 async def create_generation(
     request: Request,
     data: JSONBody[GenerationRequest],
@@ -112,7 +112,12 @@ async def get_content(request: Request, gen_id: FromPath[str], principal: AuthPr
     )
 
 
-@post("/v1/generations/{gen_id:str}/takedown", status_code=200, summary="Take a generation down")
+@post(
+    "/v1/generations/{gen_id:str}/takedown",
+    status_code=200,
+    summary="Take a generation down",
+    guards=[requires("platform")],
+)
 async def takedown_generation(
     request: Request, gen_id: FromPath[str], principal: AuthPrincipal, data: JSONBody[TakedownRequest | None] = None
 ) -> dict[str, str]:

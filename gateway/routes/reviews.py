@@ -14,7 +14,7 @@ from .. import repo
 from ..errors import NotFound
 from ..lifecycle import decide_review, report
 from ..pipeline import thumbnail_dir, thumbnail_ref
-from .deps import AuthPrincipal, parse_id, services_of, strict_body
+from .deps import AuthPrincipal, parse_id, requires, services_of, strict_body
 
 
 def to_review(row: asyncpg.Record) -> Review:
@@ -42,26 +42,29 @@ def to_review(row: asyncpg.Record) -> Review:
     )
 
 
-@get("/v1/reviews", summary="Review items, most urgent first (priority, then oldest)")
+@get("/v1/reviews", summary="Review items, most urgent first (priority, then oldest)", guards=[requires("reviewer")])
 async def list_reviews(
     request: Request,
     principal: AuthPrincipal,
     status: FromQuery[Literal["open", "decided"]] = "open",
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> ReviewList:
-    principal.require("reviewer")
     services = services_of(request)
     async with services.db.connection() as conn:
         rows = await repo.list_reviews(conn, principal.tenant_id, status, limit)
     return ReviewList(items=[to_review(r) for r in rows])
 
 
-@post("/v1/reviews/claim", status_code=200, summary="Take the next item (leased: no two reviewers get the same)")
+@post(
+    "/v1/reviews/claim",
+    status_code=200,
+    summary="Take the next item (leased: no two reviewers get the same)",
+    guards=[requires("reviewer")],
+)
 async def claim(
     request: Request, principal: AuthPrincipal, data: JSONBody[ClaimRequest | None] = None
 ) -> Response[Review | None]:
     data = await strict_body(request, data)
-    principal.require("reviewer")
     services = services_of(request)
     lease = (data or ClaimRequest()).lease_s
     async with services.db.transaction() as conn:
@@ -71,17 +74,19 @@ async def claim(
     return Response(to_review(row))
 
 
-@get("/v1/reviews/stats", summary="Queue depth, age of the oldest item, decisions in the last hour")
+@get(
+    "/v1/reviews/stats",
+    summary="Queue depth, age of the oldest item, decisions in the last hour",
+    guards=[requires("reviewer")],
+)
 async def stats(request: Request, principal: AuthPrincipal) -> ReviewStats:
-    principal.require("reviewer")
     services = services_of(request)
     async with services.db.connection() as conn:
         return ReviewStats(**await repo.review_stats(conn, principal.tenant_id))
 
 
-@get("/v1/reviews/{review_id:str}", summary="One review item")
+@get("/v1/reviews/{review_id:str}", summary="One review item", guards=[requires("reviewer")])
 async def get_review(request: Request, review_id: FromPath[str], principal: AuthPrincipal) -> Review:
-    principal.require("reviewer")
     services = services_of(request)
     async with services.db.connection() as conn:
         row = await repo.get_review(conn, parse_id(review_id, "review"), principal.tenant_id)
@@ -90,9 +95,13 @@ async def get_review(request: Request, review_id: FromPath[str], principal: Auth
     return to_review(row)
 
 
-@get("/v1/reviews/{review_id:str}/frames/{index:int}", summary="A sampled frame (JPEG)", media_type="image/jpeg")
+@get(
+    "/v1/reviews/{review_id:str}/frames/{index:int}",
+    summary="A sampled frame (JPEG)",
+    media_type="image/jpeg",
+    guards=[requires("reviewer")],
+)
 async def frame(request: Request, review_id: FromPath[str], index: FromPath[int], principal: AuthPrincipal) -> File:
-    principal.require("reviewer")
     services = services_of(request)
     async with services.db.connection() as conn:
         row = await repo.get_review(conn, parse_id(review_id, "review"), principal.tenant_id)
@@ -109,7 +118,12 @@ async def frame(request: Request, review_id: FromPath[str], index: FromPath[int]
     )
 
 
-@post("/v1/reviews/{review_id:str}/decision", status_code=200, summary="approve, reject or escalate")
+@post(
+    "/v1/reviews/{review_id:str}/decision",
+    status_code=200,
+    summary="approve, reject or escalate",
+    guards=[requires("reviewer")],
+)
 async def post_decision(
     request: Request, review_id: FromPath[str], data: JSONBody[ReviewDecisionRequest], principal: AuthPrincipal
 ) -> dict[str, str]:
@@ -118,7 +132,12 @@ async def post_decision(
     return {"id": review_id, "status": status, "generation_status": gen_status}
 
 
-@post("/v1/generations/{gen_id:str}/report", status_code=202, summary="Report a generation for human review")
+@post(
+    "/v1/generations/{gen_id:str}/report",
+    status_code=202,
+    summary="Report a generation for human review",
+    guards=[requires("platform")],
+)
 async def report_generation(
     request: Request, gen_id: FromPath[str], data: JSONBody[ReportRequest], principal: AuthPrincipal
 ) -> dict[str, str]:

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import struct
+import uuid
 import zlib
 
 import httpx
@@ -212,6 +213,34 @@ def test_bad_or_missing_api_key(server: Server, headers: dict, code: str) -> Non
     with httpx.Client(base_url=server.url, headers=headers) as c:
         e = _err(c.post("/v1/generations", json=gen_body()), 401)
         assert e["code"] == code
+
+
+# Who calls comes before what was sent: without a valid key it is 401, with a key that lacks the
+# route's role 403, whatever the body (malformed, wrongly typed or valid), so neither caller
+# learns anything about the body's format. Both used to come after Litestar had read the body.
+@pytest.mark.parametrize(
+    ("method", "path", "body", "role"),
+    [
+        ("POST", "/v1/generations", b'{"prompt": ', "reviewer"),
+        ("POST", "/v1/generations", b"{}", "reviewer"),
+        ("POST", "/v1/generations", json.dumps(gen_body()).encode(), "reviewer"),
+        ("POST", "/v1/reviews/claim", b'{"lease_s": "60"}', "platform"),
+        ("POST", f"/v1/reviews/{ZERO}/decision", b'{"decision": "maybe"}', "platform"),
+        ("POST", f"/v1/generations/{ZERO}/report", b"[", "reviewer"),
+        ("PUT", "/v1/users/u1/guardian", b'{"cameos_allowed": "false"}', "reviewer"),
+        ("PUT", "/v1/users/u1/connections", b'{"connections": 3}', "auditor"),
+        ("PUT", f"/v1/cameos/{ZERO}/policy", b"[", "reviewer"),
+    ],
+)
+def test_the_key_and_its_role_come_before_the_body(
+    server: Server, method: str, path: str, body: bytes, role: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    with httpx.Client(base_url=server.url) as anon:
+        assert _err(anon.request(method, path, content=body, headers=headers), 401)["code"] == "missing_api_key"
+    with server.client(server.tenant(f"role-{role}-{uuid.uuid4().hex[:8]}", role)) as c:
+        e = _err(c.request(method, path, content=body, headers=headers), 403)
+        assert e["code"] == "role_required" and e["details"]["required"] != [role], e
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,21 @@ def test_every_json_body_is_decoded_strictly() -> None:
     assert len(handlers) >= 10 and offenders == [], offenders
 
 
+def test_roles_are_route_guards() -> None:
+    """A route's role is a guard (``routes.deps.requires``), which Litestar runs before it reads
+    the body: a key without the role gets 403 whatever it sent. A ``principal.require`` inside a
+    handler would run after the body was decoded and validated (400 first)."""
+    guarded, offenders = 0, []
+    for path in (ROOT / "gateway" / "routes").glob("*.py"):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, ast.AsyncFunctionDef):
+                continue
+            guarded += any("requires(" in ast.unparse(d) for d in fn.decorator_list)
+            if any(ast.unparse(n).startswith("principal.require(") for n in ast.walk(fn) if isinstance(n, ast.Call)):
+                offenders.append(f"{path.name}: {fn.name}")
+    assert guarded >= 17 and offenders == [], offenders
+
+
 def test_event_roundtrip_by_ce_type() -> None:
     ev = GenerationReleased(generation_id="g", tenant_id="t", status="succeeded", sha256="ab")
     decoded = decode_data(event_type(ev), encode_data(ev))
