@@ -7,8 +7,11 @@ an evasion trick changed it); a category's score is its best over those views.
 
 Calibration: each label has two thresholds chosen on the dev split, mapped to the policy's
 review lines: the adult one to 0.5 and the (lower, stricter) teen one to 0.3, piecewise
-linear in between. Whether a prompt is harmful at all is the binary *harmful* gate's call
-(one more output of the same head, calibrated the same way); the category heads say which
+linear in between. The harmful gate has a third, its block line, chosen on dev too and mapped
+to the policy's block line 0.85: a fixed mapping above the review line would decide between
+review and block by the model's scale (the gate's probabilities are nearly two-valued).
+Whether a prompt is harmful at all is the binary *harmful* gate's call (one more output of
+the same head, calibrated the same way); the category heads say which
 harm it is. A category of the adult taxonomy scores at most the gate (per-category heads
 alone flag a benign scene whenever any one of sixteen fires), and the family (a top-level
 category with its sub-categories) that the category heads rank first takes the gate's score
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import PromptClassifier, Scores
+from .gloss import gloss
 from .normalize import normalize
 
 HEAD_FILE = "data/semantic_head.npz"
@@ -40,24 +44,49 @@ def tuned_overlay() -> bytes:
     return importlib.resources.files("classifiers").joinpath(ENCODER_FILE).read_bytes()
 
 
-def semantic_views(text: str) -> list[str]:
+def semantic_views(text: str, *, glossed: bool = True) -> list[str]:
     """The plain view and the fully undone one (when an evasion trick changed it). Empty for a
-    text with no words left once normalised ("🐱", "!!!", only invisible characters)."""
+    text with no words left once normalised ("🐱", "!!!", only invisible characters).
+
+    A view in another language is read through its English gloss (``gloss.py``): in its place
+    when most of its words were glossed, beside it otherwise. ``glossed=False`` is the views
+    the encoder was tuned on (``tune_encoder``)."""
     views = normalize(text).views
     if not views:
         return []
-    return [views[0]] if views[-1] == views[0] else [views[0], views[-1]]
+    base = [views[0]] if views[-1] == views[0] else [views[0], views[-1]]
+    if not glossed:
+        return base
+    out: list[str] = []
+    for v in base:
+        g = gloss(v)
+        for w in (v,) if g is None else (g.text,) if g.replaces else (v, g.text):
+            if w and w not in out:
+                out.append(w)
+    return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _calibrate(p: np.ndarray, teen: np.ndarray | float, adult: np.ndarray | float) -> np.ndarray:
-    """Probability -> score: 0 -> 0, teen threshold -> 0.3, adult threshold -> 0.5, 1 -> 1."""
+BLOCK_SCORE = 0.85  # the policy's default adult block line, where the gate's block threshold maps
+
+
+def _calibrate(
+    p: np.ndarray, teen: np.ndarray | float, adult: np.ndarray | float, block: float | None = None
+) -> np.ndarray:
+    """Probability -> score: 0 -> 0, teen threshold -> 0.3, adult threshold -> 0.5, 1 -> 1,
+    piecewise linear; with ``block`` also block threshold -> ``BLOCK_SCORE``."""
     low = 0.3 * p / teen
     mid = 0.3 + 0.2 * (p - teen) / np.maximum(adult - teen, 1e-9)
     high = 0.5 + 0.5 * (p - adult) / (1.0 - adult)
+    if block is not None:
+        high = np.where(
+            p < block,
+            0.5 + (BLOCK_SCORE - 0.5) * (p - adult) / max(block - float(adult), 1e-9),
+            BLOCK_SCORE + (1.0 - BLOCK_SCORE) * (p - block) / max(1.0 - block, 1e-9),
+        )
     return np.where(p < teen, low, np.where(p < adult, mid, high))
 
 
@@ -71,6 +100,7 @@ class Head:
     gate_weight: np.ndarray  # (384,) the binary "harmful" head
     gate_bias: float
     gate_thresholds: np.ndarray  # (2,) teen, adult
+    gate_block_threshold: float  # probability that maps to the block line (BLOCK_SCORE)
     teen_gate_weight: np.ndarray  # (384,) the binary "unsuitable for teens" head (harmful or teen-only)
     teen_gate_bias: float
     teen_gate_threshold: float  # probability that maps to 0.5 (the teen line of the teen-only signals)
@@ -89,6 +119,7 @@ class Head:
                 z["gate_weight"],
                 float(z["gate_bias"]),
                 z["gate_thresholds"],
+                float(z["gate_block_threshold"]),
                 z["teen_gate_weight"],
                 float(z["teen_gate_bias"]),
                 float(z["teen_gate_threshold"]),
@@ -103,6 +134,12 @@ class Head:
     def teen_gate(self, embeddings: np.ndarray) -> np.ndarray:
         return _sigmoid(embeddings.astype(np.float64) @ self.teen_gate_weight + self.teen_gate_bias)
 
+    def gate_scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """(N,) the harmful gate's calibrated score: its three lines are chosen on dev."""
+        return _calibrate(
+            self.gate(embeddings), self.gate_thresholds[0], self.gate_thresholds[1], self.gate_block_threshold
+        )
+
     def families(self) -> np.ndarray:
         """(L,) per label the column of its top-level category ("violence/graphic" ->
         "violence"); -1 for the teen-only signals, which are not gated."""
@@ -115,7 +152,7 @@ class Head:
         """(N, L) calibrated scores: per label, gated for the adult taxonomy, and the gate's
         score on the top-level category of the family the category heads rank first."""
         per_label = _calibrate(self.probabilities(embeddings), self.teen_thresholds, self.thresholds)
-        gate = _calibrate(self.gate(embeddings), self.gate_thresholds[0], self.gate_thresholds[1])
+        gate = self.gate_scores(embeddings)
         fam = self.families()
         gated = fam >= 0
         out = np.where(gated[None, :], np.minimum(per_label, gate[:, None]), per_label)
@@ -137,9 +174,11 @@ class Head:
 class SemanticClassifier(PromptClassifier):
     name = "semantic"
 
-    def __init__(self, head: Head | None = None, encoder: object | None = None) -> None:
+    def __init__(self, head: Head | None = None, encoder: object | None = None, *, glossed: bool = True) -> None:
+        """``glossed=False`` reads other languages as written (``bench/prompts.py --no-gloss``)."""
         self._head = head
         self._encoder = encoder
+        self._glossed = glossed
         self._similarity: object | None = None
         self._lock = threading.Lock()
 
@@ -176,7 +215,7 @@ class SemanticClassifier(PromptClassifier):
         """Batched: one forward pass for every view of every text."""
         if not texts:
             return []
-        views = [semantic_views(t) for t in texts]
+        views = [semantic_views(t, glossed=self._glossed) for t in texts]
         return self.score_embedded(views, self.embed([v for vs in views for v in vs]))
 
     def score_embedded(self, views: list[list[str]], emb: np.ndarray) -> list[Scores]:

@@ -10,9 +10,10 @@ probabilities (teen lines: the benign hard negatives; adult lines: those and the
 scenes; for a category head also the harmful scenes of other categories): per label the 99th
 (adult review line) and the 98.5th (teen review line), for the teen-only signals the 99th of
 the benign hard negatives alone (they have no adult line, and a harmful prompt that also
-reads as teen-unsuitable is no error), for the gate the 97.5th and the 96.5th, for the teen
-gate the 97.5th of the benign rows (see ``semantic.py`` for how they combine). Probabilities
-come from the int8 graph with the tuned layers, as the service runs it. The *test* split is never read here.
+reads as teen-unsuitable is no error), for the gate the 97.5th and the 96.5th and, for its
+block line, the 99th, for the teen gate the 97.5th of the benign rows (see ``semantic.py``
+for how they combine). Probabilities come from the int8 graph with the tuned layers, as the
+service runs it. The *test* split is never read here.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ LABELS = tuple(c for c in (*CATEGORIES, *TEEN_CATEGORIES) if c != LIKENESS)
 LABEL_PERCENTILES = (98.5, 99.0)  # teen, adult
 TEEN_ONLY_PERCENTILES = (99.0, 99.0)  # teen/* labels, on benign rows only: their only line
 GATE_PERCENTILES = (96.5, 97.5)
+GATE_BLOCK_PERCENTILE = 99.0  # the gate's block line: above all but 1 % of the benign dev rows
 TEEN_GATE_PERCENTILE = 97.5  # the teen gate's one line (it only counts for teens)
 
 
@@ -48,11 +50,11 @@ def load(split: str | None = None) -> list[dict]:
     return [r for r in rows if split is None or r["split"] == split]
 
 
-def embed_rows(rows: list[dict], encoder: object) -> tuple[np.ndarray, list[int]]:
+def embed_rows(rows: list[dict], encoder: object, *, glossed: bool = True) -> tuple[np.ndarray, list[int]]:
     """Embeddings of every view of every row, and the row index of each."""
     texts, owner = [], []
     for i, r in enumerate(rows):
-        for v in semantic_views(r["text"]):
+        for v in semantic_views(r["text"], glossed=glossed):
             texts.append(v)
             owner.append(i)
     return encoder.encode(texts).astype(np.float64), owner  # type: ignore[attr-defined]
@@ -64,16 +66,24 @@ def _best_per_row(p: np.ndarray, owner: list[int], n: int) -> np.ndarray:
     return best
 
 
-def train(encoder: object | None = None, overlay: bytes | None = None, dev_rows: list[dict] | None = None) -> bytes:
+def train(
+    encoder: object | None = None,
+    overlay: bytes | None = None,
+    dev_rows: list[dict] | None = None,
+    *,
+    glossed: bool = True,
+) -> bytes:
     """``overlay``: the tuned layers and head to calibrate (default: the shipped ones); the
     encoder must run the same layers. ``dev_rows``: where the lines are chosen (default: the
-    dev split; ``bench/prompts_kfold.py`` passes its folds)."""
+    dev split; ``bench/prompts_kfold.py`` passes its folds). ``glossed=False``: the lines for
+    a semantic layer that reads other languages as written (the baseline of ``bench/prompts.py
+    --no-gloss``)."""
     from .minilm_onnx import MiniLMOnnx
 
     overlay = overlay or tuned_overlay()
     enc = encoder or MiniLMOnnx(overlay=overlay, quantized=True)
     dev_rows = load("dev") if dev_rows is None else dev_rows
-    xd, od = embed_rows(dev_rows, enc)
+    xd, od = embed_rows(dev_rows, enc, glossed=glossed)
     # For teens the negatives are the benign hard negatives; for adults also the teen-only
     # scenes (a horror film, a party with beer: allowed for adults by design).
     teen_negative = np.array([r["kind"] == "benign" for r in dev_rows])
@@ -112,6 +122,7 @@ def train(encoder: object | None = None, overlay: bytes | None = None, dev_rows:
         percentiles = TEEN_ONLY_PERCENTILES if label.startswith("teen/") else LABEL_PERCENTILES
         teen_t[j], adult_t[j] = thresholds(weight[:, j], bias[j], percentiles, label)
     gate_t = thresholds(gate_w, gate_b, GATE_PERCENTILES)
+    gate_block = max(thresholds(gate_w, gate_b, (GATE_BLOCK_PERCENTILE, GATE_BLOCK_PERCENTILE))[0], gate_t[1])
     teen_gate_t = thresholds(teen_gate_w, teen_gate_b, (TEEN_GATE_PERCENTILE, TEEN_GATE_PERCENTILE))[0]
     buf = io.BytesIO()
     np.savez(
@@ -124,6 +135,7 @@ def train(encoder: object | None = None, overlay: bytes | None = None, dev_rows:
         gate_weight=gate_w.round(6),
         gate_bias=np.array(round(gate_b, 6)),
         gate_thresholds=np.array([min(gate_t), gate_t[1]]).round(6),
+        gate_block_threshold=np.array(round(gate_block, 6)),
         teen_gate_weight=teen_gate_w.round(6),
         teen_gate_bias=np.array(round(teen_gate_b, 6)),
         teen_gate_threshold=np.array(round(teen_gate_t, 6)),
@@ -142,6 +154,7 @@ def same_head(a: Head, b: Head, atol: float = 1e-3) -> bool:
         and np.allclose(a.gate_weight, b.gate_weight, atol=atol)
         and abs(a.gate_bias - b.gate_bias) <= atol
         and np.allclose(a.gate_thresholds, b.gate_thresholds, atol=atol)
+        and abs(a.gate_block_threshold - b.gate_block_threshold) <= atol
         and np.allclose(a.teen_gate_weight, b.teen_gate_weight, atol=atol)
         and abs(a.teen_gate_bias - b.teen_gate_bias) <= atol
         and abs(a.teen_gate_threshold - b.teen_gate_threshold) <= atol

@@ -94,7 +94,7 @@ def _tune(torch: Any, seed: int, epochs: int, rows: list[dict]) -> dict[str, np.
             1.0 if r["kind"] == "harmful" else 0.0,  # the gate: harmful for anyone
             1.0 if r["kind"] in ("harmful", "teen") else 0.0,  # the teen gate: unsuitable for teens
         ]
-        for v in semantic_views(r["text"]):
+        for v in semantic_views(r["text"], glossed=False):
             texts.append(v)
             targets.append(y)
     enc = tok(texts, padding="max_length", truncation=True, max_length=MAX_TOKENS, return_tensors="pt")

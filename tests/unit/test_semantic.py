@@ -12,7 +12,7 @@ import pytest
 from classifiers.base import CATEGORIES, TEEN_CATEGORIES, Scores
 from classifiers.data import build_prompts
 from classifiers.minilm_onnx import MiniLMOnnx, model_dir
-from classifiers.semantic import Head, SemanticClassifier, _calibrate, semantic_views, tuned_overlay
+from classifiers.semantic import BLOCK_SCORE, Head, SemanticClassifier, _calibrate, semantic_views, tuned_overlay
 from classifiers.train_head import OUT, same_head, train
 from tests.suite_prompts import suite_prompts
 
@@ -224,7 +224,7 @@ def test_gate_caps_the_adult_taxonomy_but_not_teen_signals() -> None:
     emb = rng.normal(size=(64, head.weight.shape[0]))
     scores = head.scores(emb)
     assert scores.shape == (64, labels) and np.all((scores >= 0) & (scores <= 1))
-    gate = _calibrate(head.gate(emb), head.gate_thresholds[0], head.gate_thresholds[1])
+    gate = head.gate_scores(emb)
     assert np.all(scores[:, ~teen_cols] <= gate[:, None] + 1e-12)
     # The family the category heads rank first carries the gate's score on its top-level
     # category: whatever the gate flags is flagged under some category.
@@ -244,6 +244,23 @@ def test_gate_caps_the_adult_taxonomy_but_not_teen_signals() -> None:
     p = np.array([[0.0, head.teen_thresholds[0], head.thresholds[0], 1.0]]).T
     line = _calibrate(p, head.teen_thresholds[0], head.thresholds[0])[:, 0]
     assert np.allclose(line, [0.0, 0.3, 0.5, 1.0])
+
+
+def test_the_gate_has_a_block_line_of_its_own() -> None:
+    """The gate's block line is chosen on dev (train_head) and maps to the policy's default
+    adult block line; between the lines the score is monotone, so the outcome follows the
+    probability: review from the adult line, block from the block line."""
+    from classifiers.policy import Policy
+
+    head = Head.load()
+    teen, adult = head.gate_thresholds
+    block = head.gate_block_threshold
+    assert teen <= adult < block < 1.0
+    assert Policy().default["adult"].block == BLOCK_SCORE
+    p = np.array([0.0, teen, adult, (adult + block) / 2, block, (block + 1) / 2, 1.0])
+    line = _calibrate(p, teen, adult, block)
+    assert np.allclose(line[[0, 1, 2, 4, 6]], [0.0, 0.3, 0.5, BLOCK_SCORE, 1.0])
+    assert np.all(np.diff(line) > 0)
 
 
 # Plain requests with no scene, none of them in the prompt set: platforms send such prompts
