@@ -42,14 +42,15 @@ def at_commit(commit: str, path: str) -> bytes:
         raise SystemExit(f"{commit}: {e.stderr.decode().strip()}") from None
 
 
-def flagged(model: tuple[bytes, bytes], rows: list[dict], keywords: KeywordLayers) -> np.ndarray:
-    """Per row: flagged (review or block) by the default stack with these tuned layers and head."""
+def flagged(model: tuple[bytes, bytes], rows: list[dict], keywords: KeywordLayers, *, glossed: bool) -> np.ndarray:
+    """Per row: flagged (review or block) by the default stack with these tuned layers and head
+    (``glossed``: other languages read through their gloss, as since session 18)."""
     overlay, head = model
     encoder = MiniLMOnnx(overlay=overlay, quantized=True)
     encoder.start()
     semantic = SemanticClassifier(head=Head.load(head), encoder=encoder)
     semantic.start()
-    views = [semantic_views(r["text"]) for r in rows]
+    views = [semantic_views(r["text"], glossed=glossed) for r in rows]
     x = encoder.encode([v for vs in views for v in vs])
     policy = Policy()
     return np.array(
@@ -71,6 +72,10 @@ def main() -> int:
         at_commit(args.commit, f"classifiers/{HEAD_FILE}"),
     )
     new_model = ((ROOT / "classifiers" / ENCODER_FILE).read_bytes(), (ROOT / "classifiers" / HEAD_FILE).read_bytes())
+    # The earlier model as it ran then: glosses of other languages only if that commit had them.
+    gloss_file = f"{args.commit}:classifiers/gloss.py"
+    has_gloss = subprocess.run(["git", "cat-file", "-e", gloss_file], cwd=ROOT, capture_output=True)
+    old_glossed = has_gloss.returncode == 0
     keywords = KeywordLayers({})
     for split in ("test", "dev"):
         rows = [r for r in load(split) if old_split.get(r["core"]) == split]
@@ -83,7 +88,8 @@ def main() -> int:
             f"({boot.scenes.get('harmful', 0)} harmful, {boot.scenes.get('benign', 0)} benign scenes)",
             flush=True,
         )
-        before, now = (flagged(m, rows, keywords) for m in (old_model, new_model))
+        before = flagged(old_model, rows, keywords, glossed=old_glossed)
+        now = flagged(new_model, rows, keywords, glossed=True)
         for name, f in ((args.commit, before), ("shipped", now)):
             print(f"  {name:8s} recall {boot.rate(f, 'harmful')} at FPR {boot.rate(f, 'benign').percent()}")
         print(

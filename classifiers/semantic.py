@@ -119,7 +119,13 @@ class Head:
                 z["gate_weight"],
                 float(z["gate_bias"]),
                 z["gate_thresholds"],
-                float(z["gate_block_threshold"]),
+                # A head from before session 18 has no block line of its own: its fixed mapping
+                # put the block line at 0.7 of the way from the adult line to 1.
+                float(
+                    z["gate_block_threshold"]
+                    if "gate_block_threshold" in z
+                    else z["gate_thresholds"][1] + 0.7 * (1.0 - z["gate_thresholds"][1])
+                ),
                 z["teen_gate_weight"],
                 float(z["teen_gate_bias"]),
                 float(z["teen_gate_threshold"]),
