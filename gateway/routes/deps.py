@@ -19,8 +19,8 @@ from ..errors import NotFound, Unauthorized
 from ..services import Services
 
 
-def services_of(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+def services_of(connection: ASGIConnection) -> Services:
+    return connection.app.state.services  # type: ignore[no-any-return]
 
 
 _PRINCIPAL = "provgate.principal"  # where the request's principal is kept once authenticated
@@ -33,7 +33,7 @@ async def authenticate(connection: ASGIConnection) -> Principal:
     scope = cast("dict[str, Any]", connection.scope)
     if _PRINCIPAL in scope:
         return scope[_PRINCIPAL]  # type: ignore[no-any-return]
-    services = services_of(connection)  # type: ignore[arg-type]
+    services = services_of(connection)
     token = parse_bearer(connection.headers.get("authorization"))
     h = hash_key(token)
     p = services.keys.get(h)
@@ -68,7 +68,8 @@ async def authenticated(connection: ASGIConnection, handler: BaseRouteHandler) -
 def requires(*roles: str) -> Guard:
     """Route guard: the key must have one of ``roles`` (403 ``role_required``), checked before the
     body is read or validated, so a key without the role learns nothing about the body's format.
-    The services check their roles again (they are called from elsewhere too)."""
+    The services keep their own checks as a second line (review decisions also arrive from
+    Kafka, with no route in front)."""
 
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         (await authenticate(connection)).require(*roles)
