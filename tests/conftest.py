@@ -17,6 +17,8 @@ import pytest
 from gateway.localstack import ServerThread, Stack, create_key, run_sync, start_app_thread
 from gateway.settings import Settings
 
+pytest_plugins = ["tests.background"]  # long checks beside the suite (@pytest.mark.background)
+
 ADULT = {"id": "user-1", "age_band": "adult"}
 # A prompt the shipped classifiers send to human review (violence, between the review and the
 # block line), for the tests of the review queue. Mild on purpose: an attempted punch, nobody
