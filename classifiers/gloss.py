@@ -14,8 +14,9 @@ language's glossary knows (``data/gloss/LANG.txt``: whole words, and stems that 
 for inflected forms, longest first) is replaced by its English gloss, the others are kept.
 When most of the view's words were glossed, the glossed view replaces it; otherwise (English
 with a few foreign words) it is added beside it, and the semantic layer scores the best of
-its views as before. English text is left alone. Languages without a glossary (Polish,
-Turkish, Indonesian in the prompt set) are read as they are written.
+its views as before. English text is left alone. A language without a glossary is read as it
+is written. The normaliser keeps the barred l of Polish (it has no decomposition); the
+glossaries read it as l, since Polish is often typed without it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MIN_MARKERS = 2  # marker words needed to take a view for a language
 MIN_SHARE = 0.75  # or one marker, when this share of the words are in the language's glossary
 MIN_STEM = 4  # a stem shorter than this would match too many words
 REPLACE_SHARE = 0.5  # glossed share of the words above which the glossed view replaces the original
+_FOLD = str.maketrans({"ł": "l"})  # letters the normaliser keeps that a glossary reads as plain
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,9 @@ def parse(lang: str, text: str) -> Glossary:
         if not line:
             continue
         if line.startswith("!markers"):
-            markers.update(line.split()[1:])
+            markers.update(line.translate(_FOLD).split()[1:])
             continue
-        key, _, value = line.partition(" ")
+        key, _, value = line.translate(_FOLD).partition(" ")
         value = value.strip()
         if not value:
             raise ValueError(f"gloss/{lang}.txt line {n}: {key!r} has no gloss")
@@ -89,7 +91,7 @@ def glossaries() -> tuple[Glossary, ...]:
 def _tokens(view: str) -> list[str]:
     """Words, with elisions split off ("l'hommage" -> "l'", "hommage")."""
     out: list[str] = []
-    for w in view.split():
+    for w in view.translate(_FOLD).split():
         head, apostrophe, rest = w.partition("'")
         if apostrophe and head and rest:
             out.extend((head + "'", rest))

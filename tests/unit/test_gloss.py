@@ -14,7 +14,7 @@ from classifiers.train_head import DATA
 
 def test_every_shipped_glossary_loads() -> None:
     langs = {g.lang for g in glossaries()}
-    assert {"es", "pt", "fr", "de", "it", "nl"} <= langs
+    assert {"es", "pt", "fr", "de", "it", "nl", "pl", "tr", "id"} <= langs
     for g in glossaries():
         assert len(g.words) > 400 and len(g.markers) >= 25, g.lang
 
@@ -42,6 +42,9 @@ def test_every_shipped_glossary_loads() -> None:
             "nl",
             "a man that a homeless person helps with his groceries",
         ),
+        ("kobieta, która myje psa w ogrodzie", "pl", "woman who washes dog in garden"),
+        ("bir kadının bıçakla ekmek kesmesi", "tr", "a woman's with a knife bread cutting"),
+        ("seorang pria menusuk tetangganya dengan pisau", "id", "a man stab neighbour with knife"),
     ],
 )
 def test_a_prompt_in_another_language_is_read_word_by_word(text: str, lang: str, english: str) -> None:
@@ -70,6 +73,11 @@ def test_inflected_forms_are_found_by_their_stem() -> None:
 def test_english_is_left_alone(text: str) -> None:
     assert all(gloss(v) is None for v in normalize(text).views)
     assert semantic_views(text) == semantic_views(text, glossed=False)
+
+
+def test_polish_typed_without_its_barred_l_reads_the_same() -> None:
+    with_l, without = gloss(normalize("chłopiec łyka tabletki").views[0]), gloss("chlopiec lyka tabletki")
+    assert with_l is not None and with_l == without and with_l.text == "boy swallows pills"
 
 
 def test_no_english_prompt_of_the_prompt_set_is_taken_for_another_language() -> None:
