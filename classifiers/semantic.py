@@ -15,7 +15,11 @@ the same head, calibrated the same way); the category heads say which
 harm it is. A category of the adult taxonomy scores at most the gate (per-category heads
 alone flag a benign scene whenever any one of sixteen fires), and the family (a top-level
 category with its sub-categories) that the category heads rank first takes the gate's score
-on its top-level category, so a prompt the gate flags is always flagged under some category.
+on its top-level category where the gate is at its adult line or above, so a prompt the gate
+flags is always flagged under some category. Between the gate's teen and adult lines (a finding
+for teens only) the gate alone is not enough: the category head must reach its own teen line
+too (session 20: one-word requests such as "retry" sat there, at the 97th percentile of the
+benign dev prompts, flagged for teens with no category head agreeing).
 Teen-only signals (``teen/*``) are not gated: they are not harmful for adults by design. A
 second binary head, the *teen gate* (trained with harmful and teen-only scenes as positives),
 says whether a prompt is unsuitable for teens; where the harmful gate is below its adult line,
@@ -165,7 +169,10 @@ class Head:
         tops = np.unique(fam[gated])
         family_best = np.stack([per_label[:, fam == t].max(axis=1) for t in tops], axis=1)
         first = tops[family_best.argmax(axis=1)]
-        out[np.arange(len(out)), first] = gate
+        # Only at the gate's adult line or above: between its teen and adult lines the gate is
+        # one weak signal, and a teen-band finding needs a category head to agree (the min above).
+        strong = gate >= 0.5
+        out[np.flatnonzero(strong), first[strong]] = gate[strong]
         # Unsuitable for teens but not harmful (the gate below its adult line): the teen-only
         # signal its head ranks first takes the teen gate's score.
         teen_cols = np.flatnonzero(~gated)

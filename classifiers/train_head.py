@@ -13,7 +13,8 @@ the benign hard negatives alone (they have no adult line, and a harmful prompt t
 reads as teen-unsuitable is no error), for the gate the 97.5th and the 96.5th and, for its
 block line, the 99th, for the teen gate the 97.5th of the benign rows (see ``semantic.py``
 for how they combine). Probabilities come from the int8 graph with the tuned layers, as the
-service runs it. The *test* split is never read here.
+service runs it (7-bit weights: the same on every CPU, ``minilm_onnx.quantize``). The *test*
+split is never read here.
 """
 
 from __future__ import annotations
