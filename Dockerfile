@@ -9,14 +9,14 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/provgate && /opt/provgate/bin/pip install --upgrade pip
-COPY pyproject.toml README.md requirements-nodeps.txt ./
+COPY pyproject.toml README.md requirements-nodeps.txt constraints.txt ./
 COPY schemas ./schemas
 COPY gateway ./gateway
 COPY classifiers ./classifiers
 COPY consent ./consent
 COPY provenance ./provenance
 COPY generator ./generator
-RUN /opt/provgate/bin/pip install . && /opt/provgate/bin/pip install --no-deps -r requirements-nodeps.txt
+RUN /opt/provgate/bin/pip install . -c constraints.txt && /opt/provgate/bin/pip install --no-deps -r requirements-nodeps.txt
 # insightface depends on the GUI build of OpenCV, which needs libGL; servers use the headless one.
 RUN /opt/provgate/bin/pip uninstall -y opencv-python && /opt/provgate/bin/pip install "opencv-python-headless==5.0.0.93"
 

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-nodeps.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-nodeps.txt constraints.txt | cksum | cut -d' ' -f1)
 # Real face photos for the face tests and calibration (face_recognition's own test images).
 PHOTOS := $(VENV)/share/face-photos/.unpacked
 # checkov pins old versions of common packages, so it lives in its own virtualenv.
@@ -12,10 +12,10 @@ TOOLS_STAMP := $(TOOLS)/.installed-checkov-$(CHECKOV_VERSION)
 
 .PHONY: install run test lint bench bench-deps clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -51,12 +51,12 @@ test: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM) $(PHOTOS)
 	PROVGATE_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov PROVGATE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[lint]'
+	$(BIN)/python -m pip install --quiet -e '.[lint]' -c constraints.txt
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy schemas gateway classifiers provenance generator consent
 
 bench-deps: $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps 'invisible-watermark==0.2.0'
-	$(BIN)/python -m pip install --quiet PyWavelets
+	$(BIN)/python -m pip install --quiet PyWavelets -c constraints.txt
 
 bench: $(STAMP) $(PHOTOS) bench-deps
 	$(BIN)/python bench/pipeline.py
